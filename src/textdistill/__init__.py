@@ -1,0 +1,3 @@
+"""textdistill: fine-tune BERT-family text classifiers and distill them into small students."""
+
+__version__ = "0.1.0"

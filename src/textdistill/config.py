@@ -1,0 +1,179 @@
+"""Typed, validated params: `params.yaml` is loaded into frozen pydantic models.
+
+An unknown key, a wrong type or a bad value fails at load time with the dotted key's name, so
+a typo in `dvc exp run -S ...` is caught before any stage does work. Each stage reads only its
+own section; dvc.yaml lists exactly those keys as the stage's params.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from textdistill.errors import ParamsError
+
+PARAMS_FILE = Path("params.yaml")
+RAW_FORMATS = ("fasttext", "agnews_csv", "table")
+
+PositiveInt = Annotated[int, Field(gt=0)]
+SplitSize = PositiveInt | Literal["all"]
+
+
+class Section(BaseModel):
+    """Base for every params section: no unknown keys, no silent type coercion, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- download ------------------------------------------------------------------------------
+
+
+class SampleSource(Section):
+    """The embedded generator (smoke data: its numbers are never results)."""
+
+    train_rows: PositiveInt
+    test_rows: PositiveInt
+    label_noise: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.08
+
+
+class HubSource(Section):
+    """`datasets.load_dataset(path, name, revision=...)`, converted to the raw format."""
+
+    path: str
+    revision: str
+    name: str | None = None
+    label_field: str = "label"
+    text_field: str = "text"
+    title_field: str | None = None
+    train_split: str = "train"
+    test_split: str = "test"
+
+
+class FilesSource(Section):
+    """Local raw files in the dataset's format (plain, .gz or .bz2). No test file: carve one."""
+
+    train: str
+    test: str | None = None
+
+
+class TableColumns(Section):
+    """Column names of a generic CSV/TSV/JSONL/parquet table."""
+
+    text: str = "text"
+    label: str = "label"
+    title: str | None = None
+
+
+class DownloadConfig(Section):
+    format: Literal["fasttext", "agnews_csv", "table"]
+    classes: Annotated[list[str], Field(min_length=2)]
+    source: Literal["sample", "hub", "files"]
+    sample: SampleSource | None = None
+    hub: HubSource | None = None
+    files: FilesSource | None = None
+    columns: TableColumns | None = None
+
+    @field_validator("classes")
+    @classmethod
+    def _unique_classes(cls, classes: list[str]) -> list[str]:
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"class names must be unique, got {classes}")
+        return classes
+
+    @model_validator(mode="after")
+    def _source_is_configured(self) -> DownloadConfig:
+        if getattr(self, self.source) is None:
+            raise ValueError(f"source is {self.source!r} but no {self.source!r} section is given")
+        if self.source == "sample" and self.format == "table":
+            raise ValueError("the sample source writes fasttext or agnews_csv, not table")
+        return self
+
+
+# --- prepare -------------------------------------------------------------------------------
+
+
+class CleanConfig(Section):
+    """Regex cleaning; the default is the source study's `re.sub(r'[^\\w\\s]', '', text)`."""
+
+    pattern: str = r"[^\w\s]"
+    replacement: str = ""
+    lowercase: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"not a valid regular expression: {error}") from error
+        return pattern
+
+
+class SplitConfig(Section):
+    """Exact split sizes (or `all` that remain); test comes from the test file or the train pool."""
+
+    train: SplitSize
+    val: SplitSize
+    test: SplitSize
+    test_from: Literal["test", "train"] = "test"
+
+
+class PrepareConfig(Section):
+    clean: CleanConfig = CleanConfig()
+    splits: SplitConfig
+
+
+# --- the whole file ------------------------------------------------------------------------
+
+
+class Params(Section):
+    seed: Annotated[int, Field(ge=0)]
+    loss: str = "ce"
+    download: dict[str, DownloadConfig]
+    prepare: dict[str, PrepareConfig]
+
+    @model_validator(mode="after")
+    def _datasets_match(self) -> Params:
+        missing = sorted(set(self.prepare) - set(self.download))
+        if missing:
+            raise ValueError(f"prepare lists datasets with no download section: {missing}")
+        return self
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Load and validate a params file; raise ParamsError naming every bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ParamsError(f"params file not found: {path}") from error
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML: {error}") from error
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: Any, source: str = "params") -> Params:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(_describe(error, source)) from None
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: {error.error_count()} invalid param(s):"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"] if not _is_union_tag(part))
+        got = "" if item["type"] == "missing" else f" (got {item['input']!r})"
+        lines.append(f"  {key or '<top level>'}: {item['msg']}{got}")
+    return "\n".join(lines)
+
+
+def _is_union_tag(part: object) -> bool:
+    # pydantic inserts the union member's type name into the error location; users never wrote it.
+    return isinstance(part, str) and ("[" in part or part in {"int", "str", "constrained-int"})
