@@ -8,6 +8,8 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 export DVC_NO_ANALYTICS := 1
+# dvc.yaml runs `python stages/...`: make it the environment's python.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install install-dev repro test test-fast lint mlflow clean
 

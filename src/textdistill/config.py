@@ -143,6 +143,13 @@ class Params(Section):
             raise ValueError(f"prepare lists datasets with no download section: {missing}")
         return self
 
+    def dataset(self, group: str, name: str) -> Any:
+        """`params.<group>.<name>`, or a ParamsError listing the datasets that group has."""
+        section = getattr(self, group)
+        if name not in section:
+            raise ParamsError(f"params has no {group}.{name}; {group} lists {sorted(section)}")
+        return section[name]
+
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
     """Load and validate a params file; raise ParamsError naming every bad key."""

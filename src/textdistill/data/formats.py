@@ -39,7 +39,9 @@ _OPENERS: dict[str, Callable[..., io.BufferedIOBase]] = {
 }
 _FASTTEXT_LINE = re.compile(r"__label__(\S*)\s?(.*)", re.DOTALL)
 _AGNEWS_BACKSLASHES = re.compile(r"\s*\\+\s*")
-_AGNEWS_BARE_ENTITY = re.compile(r"(?<![&\w])(#\d+;|(?:quot|amp|lt|gt);)")
+# Entities that lost their '&': numeric ones may follow a letter ("Sony#39;s"); named ones may
+# not (so "&amp;amp;" is not read as two entities).
+_AGNEWS_BARE_ENTITY = re.compile(r"(?<!&)(#\d+;)|(?<![&\w;])((?:quot|amp|lt|gt);)")
 
 
 def compression_suffix(path: Path) -> str:
@@ -133,7 +135,7 @@ def unescape_agnews(text: str) -> str:
     '#39;' -> "'", 'quot;' -> '"', '&lt;b&gt;' -> '<b>', 'dwindling\\band' -> 'dwindling band'.
     """
     text = _AGNEWS_BACKSLASHES.sub(" ", text)
-    text = _AGNEWS_BARE_ENTITY.sub(r"&\1", text)
+    text = _AGNEWS_BARE_ENTITY.sub(lambda m: "&" + (m.group(1) or m.group(2)), text)
     return html.unescape(html.unescape(text)).strip()
 
 

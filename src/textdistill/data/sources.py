@@ -1,0 +1,198 @@
+"""Data sources: write a dataset's raw files, in their original format, into `data/raw/<name>/`.
+
+- `sample`: the embedded generator (smoke data for the quick profile).
+- `hub`: `datasets.load_dataset(path, name, revision=...)`, converted to the raw format.
+- `files`: local raw files, referenced in place (never copied) and pinned by sha256.
+
+Whatever the source, the raw files are parsed and validated before the directory is swapped in,
+so bad data fails in `download` and never reaches `prepare`. A `manifest.json` beside the files
+records their format, classes, origin, sha256 and row counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from textdistill.config import DownloadConfig, HubSource, TableColumns
+from textdistill.data import sample
+from textdistill.data.formats import (
+    read_agnews_csv,
+    read_fasttext,
+    read_table,
+    write_agnews_csv,
+    write_fasttext,
+)
+from textdistill.data.schemas import validate_raw
+from textdistill.errors import DataError
+from textdistill.io import atomic_dir, read_json, write_json
+
+MANIFEST = "manifest.json"
+PARTS = ("train", "test")
+# File names in data/raw/<name>/, by format; a compression suffix is appended when present.
+RAW_NAMES = {"fasttext": "{part}.ft.txt", "agnews_csv": "{part}.csv", "table": "{part}{suffix}"}
+SAMPLE_WRITERS: dict[str, Callable[..., None]] = {
+    "fasttext": sample.write_amazon_sample,
+    "agnews_csv": sample.write_agnews_sample,
+}
+
+
+def read_raw(path: Path, fmt: str, classes: list[str], columns: TableColumns | None) -> pd.DataFrame:
+    """Parse one raw file of the given format into the raw table (see formats.py)."""
+    if fmt == "fasttext":
+        return read_fasttext(path)
+    if fmt == "agnews_csv":
+        return read_agnews_csv(path)
+    if columns is None:
+        raise DataError(f"{path}: format 'table' needs a 'columns' section (text, label)")
+    return read_table(path, classes, columns.text, columns.label, columns.title)
+
+
+def load_raw(path: Path, fmt: str, classes: list[str], columns: TableColumns | None) -> pd.DataFrame:
+    """Parse and validate a raw file: every bad row is reported with its file and line."""
+    return validate_raw(read_raw(path, fmt, classes, columns), classes, str(path))
+
+
+def download(config: DownloadConfig, out_dir: Path, seed: int) -> dict[str, Any]:
+    """Write the raw files and manifest into `out_dir` atomically; return the manifest."""
+    with atomic_dir(out_dir) as tmp:
+        origins = _FETCHERS[config.source](config, tmp, seed)
+        files = {}
+        for part, (path, origin) in origins.items():
+            rows = len(load_raw(path, config.format, config.classes, config.columns))
+            # Written files are named relative to the raw dir; referenced files keep their path.
+            name = path.name if path.parent == tmp else str(path)
+            files[part] = {"path": name, "origin": origin, "rows": rows, "sha256": sha256(path)}
+        columns = config.columns.model_dump() if config.columns else None
+        manifest = {"format": config.format, "classes": config.classes, "columns": columns}
+        manifest |= {"source": config.source, "files": files}
+        write_json(tmp / MANIFEST, manifest)
+    return manifest
+
+
+def raw_files(raw_dir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The manifest of a downloaded dataset and the path of each of its parts."""
+    manifest_path = raw_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise DataError(f"{manifest_path} not found: run the download stage first")
+    manifest = read_json(manifest_path)
+    paths = {}
+    for part, entry in manifest["files"].items():
+        path = raw_dir / entry["path"]  # an absolute path (a referenced file) stays as it is
+        if not path.is_file():
+            raise DataError(f"raw file not found: {path}; rerun download (dvc repro -f download@...)")
+        if sha256(path) != entry["sha256"]:
+            raise DataError(
+                f"{path} changed since it was downloaded (sha256 {sha256(path)[:12]}..., "
+                f"manifest {entry['sha256'][:12]}...); rerun it: dvc repro -f download@<dataset>"
+            )
+        paths[part] = path
+    return manifest, paths
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def raw_name(config: DownloadConfig, part: str, suffix: str = "") -> str:
+    """`train.ft.txt`, `test.csv.gz`, `train.parquet`: the original format's usual name."""
+    if config.format == "table":
+        return RAW_NAMES["table"].format(part=part, suffix=suffix)
+    return RAW_NAMES[config.format].format(part=part) + suffix
+
+
+# --- sources -------------------------------------------------------------------------------
+
+Fetched = dict[str, tuple[Path, str]]  # part -> (written file, where it came from)
+
+
+def _from_sample(config: DownloadConfig, out_dir: Path, seed: int) -> Fetched:
+    assert config.sample is not None
+    writer = SAMPLE_WRITERS[config.format]
+    sizes = {"train": config.sample.train_rows, "test": config.sample.test_rows}
+    fetched = {}
+    # Distinct seeds per part, so the test file is not a prefix of the train file.
+    for offset, part in enumerate(PARTS):
+        path = out_dir / raw_name(config, part)
+        writer(path, sizes[part], seed=seed * 2 + offset, label_noise=config.sample.label_noise)
+        fetched[part] = (path, f"textdistill sample generator, seed {seed * 2 + offset}")
+    return fetched
+
+
+def _from_files(config: DownloadConfig, out_dir: Path, seed: int) -> Fetched:
+    """Reference local files in place (no copy of a large corpus); prepare checks their sha256."""
+    assert config.files is not None
+    fetched = {}
+    for part in PARTS:
+        name = getattr(config.files, part)
+        if name is None:
+            continue
+        source = Path(name).resolve()
+        if not source.is_file():
+            raise DataError(f"raw file not found: {name} (download.<dataset>.files.{part})")
+        fetched[part] = (source, str(source))
+    return fetched
+
+
+def _from_hub(config: DownloadConfig, out_dir: Path, seed: int) -> Fetched:
+    assert config.hub is not None
+    hub = config.hub
+    fetched = {}
+    for part, split in (("train", hub.train_split), ("test", hub.test_split)):
+        frame = load_hub_split(hub, split)
+        path = out_dir / raw_name(config, part, ".parquet" if config.format == "table" else "")
+        write_hub_frame(frame, config, hub, path)
+        fetched[part] = (path, f"{hub.path}@{hub.revision}:{hub.name or 'default'}/{split}")
+    return fetched
+
+
+def load_hub_split(hub: HubSource, split: str) -> pd.DataFrame:
+    """`datasets.load_dataset` at the pinned revision; `path` may also be a local data dir."""
+    import datasets  # heavy: imported only when the hub source is used
+
+    try:
+        dataset = datasets.load_dataset(hub.path, hub.name, revision=hub.revision, split=split)
+    except Exception as error:  # the hub raises many types; all mean "could not fetch"
+        raise DataError(
+            f"cannot load {hub.path!r} (revision {hub.revision}, split {split!r}) with "
+            f"datasets.load_dataset: {type(error).__name__}: {error}. Offline? Use source: files."
+        ) from error
+    frame = dataset.to_pandas()
+    missing = [f for f in (hub.text_field, hub.label_field, hub.title_field) if f and f not in frame]
+    if missing:
+        raise DataError(f"{hub.path} split {split!r} has no field(s) {missing}; it has {list(frame)}")
+    return frame
+
+
+def write_hub_frame(frame: pd.DataFrame, config: DownloadConfig, hub: HubSource, path: Path) -> None:
+    """Write hub rows in the dataset's raw format (0-based hub labels become 1-based)."""
+    labels = frame[hub.label_field].astype("int64").tolist()
+    bodies = frame[hub.text_field].astype(str).tolist()
+    titles = frame[hub.title_field].astype(str).tolist() if hub.title_field else [""] * len(frame)
+    if config.format == "fasttext":
+        texts = [f"{t}: {b}" if t else b for t, b in zip(titles, bodies, strict=True)]
+        write_fasttext(path, labels, texts)
+    elif config.format == "agnews_csv":
+        write_agnews_csv(path, labels, titles, bodies)
+    else:
+        columns = config.columns
+        assert columns is not None
+        table = {columns.text: bodies, columns.label: labels}
+        if columns.title:
+            table[columns.title] = titles
+        pd.DataFrame(table).to_parquet(path, index=False)
+
+
+_FETCHERS: dict[str, Callable[[DownloadConfig, Path, int], Fetched]] = {
+    "sample": _from_sample,
+    "files": _from_files,
+    "hub": _from_hub,
+}

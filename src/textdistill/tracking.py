@@ -1,0 +1,188 @@
+"""MLflow tracking: one run per stage execution, in one database under the repository root.
+
+- URI: `$MLFLOW_TRACKING_URI`, else `sqlite:///<root>/mlflow.db` where root is `$DVC_ROOT`
+  (set by DVC, and pointing at the main repository for `--temp` and queued experiments, so
+  their runs are not lost with the temporary copy) or the git top level.
+- The sqlite database is created (schema migrations) once, under a file lock, before any
+  stage logs to it: two queued experiments creating it at once would corrupt it.
+- Run name `<DVC_EXP_NAME or workspace>/<DVC_STAGE>`; tags `dvc.stage`, `dvc.exp_name`,
+  `dvc.baseline_rev`, `git.commit`, `git.dirty`; params flattened to dotted keys.
+- The server is checked before a stage starts its work, so an unreachable tracking server
+  fails in seconds, not after an hour of training.
+
+mlflow is imported lazily: it costs over a second, and most of the package never needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock
+
+from textdistill.errors import TextdistillError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+EXPERIMENT = "textdistill"
+DATABASE = "mlflow.db"
+# Fail fast against an unreachable server instead of mlflow's minutes of retries.
+_HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+
+
+class TrackingError(TextdistillError):
+    """The tracking server or database cannot be used."""
+
+
+def project_root() -> Path:
+    """`$DVC_ROOT` inside a DVC stage, else the git top level, else the working directory."""
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"])
+    top = _git("rev-parse", "--show-toplevel")
+    return Path(top) if top else Path.cwd()
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / DATABASE}"
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists are kept whole as one param."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flatten(value, f"{name}.")
+        else:
+            flat[name] = value
+    return flat
+
+
+def run_name(stage: str) -> str:
+    return f"{os.environ.get('DVC_EXP_NAME') or 'workspace'}/{os.environ.get('DVC_STAGE') or stage}"
+
+
+def run_tags(stage: str) -> dict[str, str]:
+    commit = _git("rev-parse", "HEAD")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "dvc.stage": os.environ.get("DVC_STAGE") or stage,
+        "dvc.exp_name": os.environ.get("DVC_EXP_NAME") or "workspace",
+        "dvc.baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV") or (commit or "unknown"),
+        "git.commit": commit or "unknown",
+        "git.dirty": str(bool(dirty)).lower(),
+    }
+
+
+def connect(uri: str | None = None) -> tuple[MlflowClient, str]:
+    """Open the tracking store, creating the sqlite database once; return client, experiment id."""
+    uri = uri or tracking_uri()
+    for key, value in _HTTP_ENV.items():
+        os.environ.setdefault(key, value)
+    from mlflow import MlflowClient
+
+    lock = FileLock(_lock_path(uri)) if uri.startswith("sqlite:///") else None
+    try:
+        if lock is None:
+            return _experiment(MlflowClient(uri))
+        with lock:
+            return _experiment(MlflowClient(uri))
+    except Exception as error:  # mlflow raises many types; every one means "cannot track"
+        raise TrackingError(
+            f"MLflow tracking at {uri} is not usable: {type(error).__name__}: {_first_line(error)}. "
+            "Start the server, fix MLFLOW_TRACKING_URI, or unset it to use the local mlflow.db."
+        ) from error
+
+
+def _experiment(client: MlflowClient) -> tuple[MlflowClient, str]:
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return client, experiment.experiment_id
+    return client, client.create_experiment(EXPERIMENT)
+
+
+def _lock_path(uri: str) -> str:
+    path = Path(uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"{path}.lock"
+
+
+class StageRun:
+    """A thin handle on one MLflow run: metrics (with steps), params, files and text."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = flatten(params)
+        items = [Param(key, str(value)[:6000]) for key, value in sorted(flat.items())]
+        for start in range(0, len(items), 100):  # the REST API takes at most 100 params a call
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        stamp = _now_ms()
+        items = [
+            Metric(key, float(value), stamp, step or 0)
+            for key, value in flatten(metrics).items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+        for start in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[start : start + 1000])
+
+    def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self.client.log_artifacts(self.run_id, str(path), folder)
+        elif path.is_file():
+            self.client.log_artifact(self.run_id, str(path), folder)
+
+    def log_text(self, text: str, name: str) -> None:
+        self.client.log_text(self.run_id, text, name)
+
+    def set_tag(self, key: str, value: str) -> None:
+        self.client.set_tag(self.run_id, key, value)
+
+
+@contextmanager
+def stage_run(stage: str, params: Mapping[str, Any] | None = None) -> Iterator[StageRun]:
+    """Open a run for this stage execution; it ends FINISHED, or FAILED if the stage raises."""
+    client, experiment_id = connect()
+    run = client.create_run(experiment_id, run_name=run_name(stage), tags=run_tags(stage))
+    handle = StageRun(client, run.info.run_id)
+    if params:
+        handle.log_params(params)
+    try:
+        yield handle
+    except BaseException:
+        client.set_terminated(run.info.run_id, status="FAILED")
+        raise
+    client.set_terminated(run.info.run_id, status="FINISHED")
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip()
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""

@@ -1,0 +1,41 @@
+"""Stage prepare@<dataset>: clean, de-duplicate, split and validate; write metrics and a report."""
+
+from pathlib import Path
+
+import click
+
+from textdistill.config import load_params
+from textdistill.data.prepare import prepare, report, write_prepared
+from textdistill.errors import report_errors
+from textdistill.io import write_json, write_text
+from textdistill.tracking import stage_run
+
+PathOption = click.Path(path_type=Path)
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--raw", type=PathOption, required=True, help="data/raw/<dataset>")
+@click.option("--out", type=PathOption, required=True, help="data/prepared/<dataset>")
+@click.option("--metrics", type=PathOption, required=True, help="metrics/data/<dataset>.json")
+@click.option("--report", "report_path", type=PathOption, required=True, help="reports/data/<dataset>.md")
+@click.option("--params", "params_file", default="params.yaml", show_default=True)
+@report_errors
+def main(dataset: str, raw: Path, out: Path, metrics: Path, report_path: Path, params_file: str) -> None:
+    params = load_params(params_file)
+    config = params.dataset("prepare", dataset)
+    stage_params = {"seed": params.seed, "dataset": dataset, "prepare": config.model_dump()}
+    with stage_run(f"prepare@{dataset}", stage_params) as run:
+        data = prepare(raw, config, params.seed)
+        write_prepared(data, out)
+        write_json(metrics, data.metrics())
+        write_text(report_path, report(dataset, data, config.clean.pattern))
+        run.log_metrics(data.metrics())
+        run.log_artifact(metrics)
+        run.log_artifact(report_path)
+    rows = ", ".join(f"{name} {len(frame):,}" for name, frame in data.splits.items())
+    click.echo(f"{dataset}: {rows} ({data.counts})")
+
+
+if __name__ == "__main__":
+    main()

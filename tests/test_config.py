@@ -1,0 +1,65 @@
+"""Params are validated on load: unknown keys, wrong types and bad values name the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from textdistill.config import load_params, parse_params
+from textdistill.errors import ParamsError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def raw() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_the_quick_profile_is_valid() -> None:
+    params = load_params(REPO / "params.yaml")
+    assert params.prepare["amazon"].splits.train == 1600
+    assert params.download["agnews"].classes == ["World", "Sports", "Business", "Sci/Tech"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (["prepare", "amazon", "splits", "trian"], 5, "prepare.amazon.splits.trian: Extra inputs are not permitted"),
+        (["prepare", "amazon", "splits", "train"], "800", "prepare.amazon.splits.train"),
+        (["prepare", "amazon", "splits", "train"], 0, "prepare.amazon.splits.train"),
+        (["seed"], "42", "seed: Input should be a valid integer"),
+        (["download", "amazon", "format"], "xml", "download.amazon.format: Input should be 'fasttext'"),
+        (["download", "amazon", "source"], "files", "no 'files' section is given"),
+        (["download", "amazon", "classes"], ["a", "a"], "class names must be unique"),
+        (["prepare", "amazon", "clean", "pattern"], "[", "not a valid regular expression"),
+    ],
+)
+def test_bad_params_name_the_key(raw: dict, path: list[str], value: object, message: str) -> None:
+    bad = copy.deepcopy(raw)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ParamsError) as error:
+        parse_params(bad, source="params.yaml")
+    assert message in str(error.value)
+
+
+def test_split_size_all_is_allowed(raw: dict) -> None:
+    raw["prepare"]["amazon"]["splits"]["train"] = "all"
+    assert parse_params(raw).prepare["amazon"].splits.train == "all"
+
+
+def test_unknown_dataset_and_bad_files(raw: dict, tmp_path: Path) -> None:
+    params = parse_params(raw)
+    with pytest.raises(ParamsError, match=r"no prepare.imdb; prepare lists \['agnews', 'amazon'\]"):
+        params.dataset("prepare", "imdb")
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "absent.yaml")
+    (tmp_path / "p.yaml").write_text("seed: [1\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(tmp_path / "p.yaml")
