@@ -127,6 +127,54 @@ class PrepareConfig(Section):
     splits: SplitConfig
 
 
+# --- training ------------------------------------------------------------------------------
+
+
+class TrainConfig(Section):
+    """One training loop's settings, shared by fine-tuning, the teacher and the students."""
+
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0)]
+    optimizer: Literal["adam", "adamw"] = "adam"
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    clip_norm: Annotated[float, Field(gt=0)] | None = 1.0
+    schedule: Literal["constant", "linear"] = "constant"
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    max_length: PositiveInt = 128
+    eval_batch_size: PositiveInt = 64
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+
+
+def merged_train_config(defaults: dict[str, Any], overrides: dict[str, Any], key: str) -> TrainConfig:
+    """`defaults` updated with one model's `overrides`, validated; errors name `key`."""
+    try:
+        return TrainConfig.model_validate(defaults | overrides)
+    except ValidationError as error:
+        raise ParamsError(_describe(error, "params.yaml", prefix=key)) from None
+
+
+class FinetuneConfig(Section):
+    """Fine-tuning: one dataset, shared training defaults, per-model overrides."""
+
+    dataset: str = "amazon"
+    train: dict[str, Any]
+    models: dict[str, dict[str, Any]]
+    latency_examples: PositiveInt = 50
+
+    @model_validator(mode="after")
+    def _every_model_is_valid(self) -> FinetuneConfig:
+        for name in self.models:
+            self.train_config(name)
+        return self
+
+    def train_config(self, name: str) -> TrainConfig:
+        if name not in self.models:
+            raise ParamsError(f"params has no finetune.models.{name}; it lists {sorted(self.models)}")
+        return merged_train_config(self.train, self.models[name], f"finetune.models.{name}")
+
+
 # --- the whole file ------------------------------------------------------------------------
 
 
@@ -135,13 +183,36 @@ class Params(Section):
     loss: str = "ce"
     download: dict[str, DownloadConfig]
     prepare: dict[str, PrepareConfig]
+    # Fine-tuning losses by name, with their weights (see textdistill.losses); `loss` picks one.
+    losses: dict[str, dict[str, Any]] = {"ce": {}}
+    finetune: FinetuneConfig | None = None
 
     @model_validator(mode="after")
     def _datasets_match(self) -> Params:
         missing = sorted(set(self.prepare) - set(self.download))
         if missing:
             raise ValueError(f"prepare lists datasets with no download section: {missing}")
+        if self.loss not in self.losses:
+            raise ValueError(f"loss is {self.loss!r} but losses lists {sorted(self.losses)}")
+        if self.finetune and self.finetune.dataset not in self.prepare:
+            raise ValueError(f"finetune.dataset {self.finetune.dataset!r} is not in prepare")
         return self
+
+    def section(self, name: str) -> Any:
+        """An optional section (finetune, teacher, ...), or a ParamsError if it is missing."""
+        value = getattr(self, name)
+        if value is None:
+            raise ParamsError(f"params.yaml has no {name!r} section")
+        return value
+
+    def build_loss(self, name: str, group: str = "losses") -> Any:
+        """The loss `name` with its weights from `params.<group>.<name>`."""
+        from textdistill.losses import build_loss  # torch: only for stages that train
+
+        try:
+            return build_loss(name, **getattr(self, group)[name])
+        except (ValueError, TypeError) as error:
+            raise ParamsError(f"params.yaml: {group}.{name}: {error}") from None
 
     def dataset(self, group: str, name: str) -> Any:
         """`params.<group>.<name>`, or a ParamsError listing the datasets that group has."""
@@ -172,10 +243,12 @@ def parse_params(raw: Any, source: str = "params") -> Params:
         raise ParamsError(_describe(error, source)) from None
 
 
-def _describe(error: ValidationError, source: str) -> str:
+def _describe(error: ValidationError, source: str, prefix: str = "") -> str:
     lines = [f"{source}: {error.error_count()} invalid param(s):"]
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"] if not _is_union_tag(part))
+        parts = [prefix] if prefix else []
+        parts += [str(part) for part in item["loc"] if not _is_union_tag(part)]
+        key = ".".join(parts)
         got = "" if item["type"] == "missing" else f" (got {item['input']!r})"
         lines.append(f"  {key or '<top level>'}: {item['msg']}{got}")
     return "\n".join(lines)

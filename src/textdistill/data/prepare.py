@@ -17,7 +17,8 @@ from textdistill.data.report import data_metrics, render_report
 from textdistill.data.schemas import PREPARED_COLUMNS, validate_prepared
 from textdistill.data.sources import load_raw, raw_files
 from textdistill.data.split import SPLITS, make_splits
-from textdistill.io import atomic_dir, write_json
+from textdistill.errors import DataError
+from textdistill.io import atomic_dir, read_json, write_json
 
 CLASSES_FILE = "classes.json"
 
@@ -91,3 +92,11 @@ def write_prepared(data: PreparedData, out_dir: Path) -> None:
 
 def report(dataset: str, data: PreparedData, pattern: str) -> str:
     return render_report(dataset, data.metrics(), data.cleaning, pattern)
+
+
+def read_prepared(data_dir: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
+    """The class names and the train/val/test frames written by `write_prepared`."""
+    if not (data_dir / CLASSES_FILE).is_file():
+        raise DataError(f"{data_dir} holds no prepared dataset; run the prepare stage first")
+    classes = read_json(data_dir / CLASSES_FILE)
+    return classes, {name: pd.read_parquet(data_dir / f"{name}.parquet") for name in SPLITS}

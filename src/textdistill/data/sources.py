@@ -11,7 +11,6 @@ records their format, classes, origin, sha256 and row counts.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from textdistill.data.formats import (
 )
 from textdistill.data.schemas import validate_raw
 from textdistill.errors import DataError
-from textdistill.io import atomic_dir, read_json, write_json
+from textdistill.io import atomic_dir, read_json, sha256, write_json
 
 MANIFEST = "manifest.json"
 PARTS = ("train", "test")
@@ -92,14 +91,6 @@ def raw_files(raw_dir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
             )
         paths[part] = path
     return manifest, paths
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def raw_name(config: DownloadConfig, part: str, suffix: str = "") -> str:

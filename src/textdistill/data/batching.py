@@ -1,0 +1,101 @@
+"""Tokenized datasets, length-sorted batches and dynamic padding.
+
+Padding every batch to 512 tokens wastes most of the compute on short texts. Instead, training
+batches are drawn from buckets of similar length (shuffled with a seed per epoch, so the
+order is random but reproducible and resumable), and each batch is padded only to its own
+longest sequence. Evaluation batches are sorted by length outright.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+# Each bucket holds this many batches' worth of examples before it is sorted by length: big
+# enough to group similar lengths, small enough that batch composition still varies by epoch.
+BUCKET_BATCHES = 50
+
+
+@dataclass
+class Encoded:
+    """Token ids of a split (variable length), labels, and optional cached per-example extras.
+
+    `extras` holds arrays indexed like the examples, e.g. cached teacher logits (N, K) or
+    frozen-encoder features (N, L, H); batches slice them with the same indices.
+    """
+
+    input_ids: list[np.ndarray]
+    labels: np.ndarray
+    extras: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self))
+
+
+def encode(tokenizer, texts: Sequence[str], labels: Sequence[int], max_length: int) -> Encoded:
+    """Tokenize once, truncating to `max_length`; padding happens per batch."""
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
+    ids = [np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]]
+    return Encoded(ids, np.asarray(labels, dtype=np.int64), {})
+
+
+def train_batches(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, drop_last: bool = False
+) -> list[np.ndarray]:
+    """Index batches for one epoch: shuffle, sort within buckets by length, shuffle batches.
+
+    Seeded by (seed, epoch) alone, so a resumed run sees exactly the batches it would have.
+    `drop_last` drops a final partial batch (KD losses need full batches).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    bucket = batch_size * BUCKET_BATCHES
+    batches = []
+    for start in range(0, len(order), bucket):
+        chunk = order[start : start + bucket]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    if drop_last:
+        batches = [b for b in batches if len(b) == batch_size]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Batches of similar length, in a fixed order (the caller restores example order)."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(data: Encoded, indices: np.ndarray, pad_id: int = 0) -> dict[str, Tensor]:
+    """Pad a batch to its longest sequence; returns input_ids, attention_mask, labels, extras."""
+    rows = [data.input_ids[i] for i in indices]
+    width = max(len(row) for row in rows)
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    batch = {
+        "input_ids": torch.from_numpy(input_ids),
+        "attention_mask": torch.from_numpy(mask),
+        "labels": torch.from_numpy(data.labels[indices]),
+    }
+    for name, values in data.extras.items():
+        extra = np.asarray(values[indices])
+        if extra.ndim == 3:  # per-token features: trim to the batch's width
+            extra = extra[:, :width]
+        batch[name] = torch.from_numpy(np.ascontiguousarray(extra)).float()
+    return batch
+
+
+def iterate(data: Encoded, batches: Sequence[np.ndarray], pad_id: int = 0) -> Iterator[dict[str, Tensor]]:
+    for indices in batches:
+        yield collate(data, indices, pad_id)

@@ -1,0 +1,126 @@
+"""What every training stage writes and logs: metrics JSON, curves, confusion matrix, MLflow.
+
+Fine-tuning, the teacher and the students all end the same way, so they share this module:
+`metrics/<kind>/<name>.json` (flat keys for `dvc metrics diff`), `<plots>/curves.csv` (one row
+per epoch, a DVC plot), `<plots>/confusion.csv` (DVC's `confusion` template), and one MLflow
+run holding the params, per-epoch curves, final metrics and these files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from torch import nn
+
+from textdistill.evaluate import confusion_table, directory_size_mb
+from textdistill.io import atomic_path, sha256, write_json
+from textdistill.tracking import StageRun
+from textdistill.train import EpochRecord, FitResult
+
+CURVES = "curves.csv"
+CONFUSION = "confusion.csv"
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def fingerprint(params: Mapping[str, Any], files: Sequence[Path] = ()) -> str:
+    """A hash of a stage's params and input files: a checkpoint resumes only the same run."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for path in sorted(Path(f) for f in files):
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file():
+                digest.update(f"{file.relative_to(path.parent)}:{sha256(file)}".encode())
+    return digest.hexdigest()
+
+
+def training_metrics(
+    result: FitResult, model: nn.Module, model_dir: Path, latency: Mapping[str, float]
+) -> dict[str, Any]:
+    """The metrics JSON of a training stage; keys are stable across models and experiments."""
+    return {
+        "test": {key: round(value, 6) for key, value in result.test_metrics.items()},
+        "best_epoch": result.best_epoch,
+        "train": {
+            "seconds": round(result.train_seconds, 2),
+            "samples_per_s": round(result.samples_per_s, 2),
+            "tokens_per_s": round(result.tokens_per_s, 1),
+            "epochs_run": len(result.history),
+            "device": result.device,
+            "precision": result.precision,
+        },
+        "model": {"parameters": count_parameters(model), "size_mb": directory_size_mb(model_dir)},
+        "cpu": dict(latency),
+    } | result.extra
+
+
+def write_curves(history: Sequence[EpochRecord], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame([asdict(record) for record in history]).to_csv(tmp, index=False)
+
+
+def write_confusion(result: FitResult, labels, classes: Sequence[str], path: Path) -> None:
+    table = confusion_table(labels, result.test_logits.argmax(axis=1), classes)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def write_outputs(
+    result: FitResult,
+    metrics: Mapping[str, Any],
+    test_labels,
+    classes: Sequence[str],
+    metrics_path: Path,
+    plots_dir: Path,
+) -> None:
+    write_curves(result.history, plots_dir / CURVES)
+    write_confusion(result, test_labels, classes, plots_dir / CONFUSION)
+    write_json(metrics_path, metrics)
+
+
+def epoch_logger(run: StageRun) -> Callable[[EpochRecord], None]:
+    """Log each epoch's curves to MLflow as it ends (steps = epochs)."""
+
+    def log(record: EpochRecord) -> None:
+        values = asdict(record)
+        epoch = values.pop("epoch")
+        values["epoch_seconds"] = values.pop("seconds")
+        run.log_metrics(values, step=epoch)
+
+    return log
+
+
+def log_outputs(run: StageRun, metrics: Mapping[str, Any], files: Sequence[Path]) -> None:
+    run.log_metrics(metrics)
+    for path in files:
+        run.log_artifact(path)
+
+
+def checkpoint_dir(stage: str) -> Path:
+    """Where a stage keeps its resumable checkpoints: outside DVC's outputs, which DVC may
+    delete before a rerun, and git-ignored. Removed once the stage completes."""
+    return Path(".cache") / "checkpoints" / stage.replace("@", "-")
+
+
+def model_card(title: str, facts: Mapping[str, Any], metrics: Mapping[str, Any], smoke: bool) -> str:
+    """A short model card: what the model is, how it was trained, what it scored on test."""
+    lines = [f"# {title}", ""]
+    if smoke:
+        lines += [
+            "> Trained on the embedded **sample** data of the quick profile: its scores are smoke",
+            "> figures that show the pipeline works, not results about the model.",
+            "",
+        ]
+    lines += ["| | |", "|---|---|"] + [f"| {key} | {value} |" for key, value in facts.items()]
+    test = metrics.get("test", {})
+    lines += ["", "## Test metrics", "", "| metric | value |", "|---|---:|"]
+    lines += [f"| {key} | {value:.4f} |" for key, value in test.items()]
+    lines += ["", "Produced by the textdistill pipeline (`dvc repro`); reload with `textdistill predict`."]
+    return "\n".join(lines) + "\n"

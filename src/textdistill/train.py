@@ -1,0 +1,349 @@
+"""One training loop for every model: fine-tuned encoders, the VDCNN teacher and CNN students.
+
+- device `auto` (CUDA if present), precision `auto` (bf16 autocast on CUDA; fp32 on CPU unless
+  asked: see `resolve_precision`), Adam or AdamW, gradient clipping, optional warmup and
+  linear decay, length-bucketed batches with dynamic padding;
+- validation every epoch; the best epoch is chosen on validation accuracy (ties: lower
+  validation loss), never on test; test is evaluated once, with the best weights;
+- a checkpoint after every epoch, and resume from it: batch order and dropout are seeded by
+  (seed, epoch) alone, so a resumed run ends exactly where an uninterrupted one does.
+
+A model is any `nn.Module` returning logits; `inputs` names the batch fields passed to it
+positionally (e.g. `("input_ids", "attention_mask")`). Cached teacher logits travel in the
+batch as `teacher_logits`, so distillation never runs the teacher.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from textdistill.config import TrainConfig
+from textdistill.data.batching import Encoded, eval_batches, iterate, train_batches
+from textdistill.evaluate import classification_metrics
+from textdistill.io import atomic_path
+from textdistill.losses import Loss
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "last.pt"
+BEST_WEIGHTS = "best.safetensors"
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    val_macro_f1: float
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    history: list[EpochRecord]
+    test_logits: np.ndarray
+    test_metrics: dict[str, float]
+    train_seconds: float
+    train_samples: int
+    train_tokens: int
+    resumed_from_epoch: int = 0
+    device: str = "cpu"
+    precision: str = "fp32"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.train_samples / max(self.train_seconds, 1e-9)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.train_tokens / max(self.train_seconds, 1e-9)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible")
+    return torch.device(name)
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """`auto`: bf16 on CUDA GPUs that support it; fp32 on CPU.
+
+    bf16 autocast on a CPU without native bf16 (AMX / AVX512-BF16) is emulated and slower;
+    `benchmarks/finetune_bench.py` measures both, and `precision: bf16` opts in.
+    """
+    if name != "auto":
+        return name
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def build_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
+    """Linear warmup over `warmup_ratio` of the steps, then constant or linear decay to zero."""
+    warmup = int(total_steps * config.warmup_ratio)
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if config.schedule == "linear":
+            return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: nn.Module,
+    data: Encoded,
+    inputs: Sequence[str],
+    batch_size: int,
+    device: torch.device,
+    precision: str = "fp32",
+    pad_id: int = 0,
+) -> np.ndarray:
+    """Logits for every example, in the data's order (batches are length-sorted internally)."""
+    model.eval()
+    batches = eval_batches(data.lengths, batch_size)
+    outputs: list[np.ndarray] = []
+    for batch in iterate(data, batches, pad_id):
+        with autocast(device, precision):
+            logits = model(*(batch[name].to(device) for name in inputs))
+        outputs.append(logits.float().cpu().numpy())
+    logits = np.concatenate(outputs)
+    ordered = np.empty_like(logits)
+    ordered[np.concatenate(batches)] = logits
+    return ordered
+
+
+class Trainer:
+    """Trains one model with one loss on train/val, then evaluates test once."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: Loss,
+        config: TrainConfig,
+        *,
+        inputs: Sequence[str] = ("input_ids", "attention_mask"),
+        seed: int = 0,
+        checkpoint_dir: Path | None = None,
+        fingerprint: str = "",
+        drop_last: bool = False,
+        pad_id: int = 0,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+    ) -> None:
+        self.device = resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device)
+        self.model = model.to(self.device)
+        self.loss = loss
+        self.config = config
+        self.inputs = tuple(inputs)
+        self.seed = seed
+        self.checkpoint_dir = checkpoint_dir
+        self.fingerprint = fingerprint
+        self.drop_last = drop_last or loss.needs_teacher
+        self.pad_id = pad_id
+        self.on_epoch = on_epoch
+
+    def fit(self, train: Encoded, val: Encoded, test: Encoded) -> FitResult:
+        self._check_inputs(train)
+        seed_everything(self.seed)
+        steps_per_epoch = len(self._batches(train, 0))
+        if steps_per_epoch == 0:
+            raise ValueError(f"{len(train)} training examples make no full batch of {self.config.batch_size}")
+        optimizer = build_optimizer(self.model, self.config)
+        schedule = build_schedule(optimizer, self.config, steps_per_epoch * self.config.epochs)
+        state = _State()
+        if self.checkpoint_dir is not None:
+            state = self._resume(optimizer, schedule) or state
+        resumed_from = state.epoch
+        for epoch in range(state.epoch + 1, self.config.epochs + 1):
+            start = time.perf_counter()
+            train_loss, samples, tokens = self._train_epoch(train, epoch, optimizer, schedule)
+            seconds = time.perf_counter() - start
+            state.train_seconds += seconds
+            state.train_samples += samples
+            state.train_tokens += tokens
+            record = self._validate(val, epoch, train_loss, seconds)
+            state.history.append(record)
+            if state.best is None or _better(record, state.history[state.best_epoch - 1]):
+                state.best = copy.deepcopy(self.model.state_dict())
+                state.best_epoch = epoch
+            state.epoch = epoch
+            self._checkpoint(state, optimizer, schedule)
+            if self.on_epoch:
+                self.on_epoch(record)
+        assert state.best is not None
+        self.model.load_state_dict(state.best)
+        test_logits = self.predict(test)
+        metrics = classification_metrics(test_logits, test.labels, test_logits.shape[1])
+        return FitResult(
+            best_epoch=state.best_epoch,
+            history=state.history,
+            test_logits=test_logits,
+            test_metrics=metrics,
+            train_seconds=state.train_seconds,
+            train_samples=state.train_samples,
+            train_tokens=state.train_tokens,
+            resumed_from_epoch=resumed_from,
+            device=self.device.type,
+            precision=self.precision,
+        )
+
+    def predict(self, data: Encoded) -> np.ndarray:
+        return predict_logits(
+            self.model, data, self.inputs, self.config.eval_batch_size, self.device, self.precision, self.pad_id
+        )
+
+    def _batches(self, data: Encoded, epoch: int) -> list[np.ndarray]:
+        return train_batches(data.lengths, self.config.batch_size, self.seed, epoch, self.drop_last)
+
+    def _check_inputs(self, data: Encoded) -> None:
+        if self.loss.needs_teacher and "teacher_logits" not in data.extras:
+            raise ValueError(f"loss {type(self.loss).__name__} needs cached teacher logits in the data")
+
+    def _train_epoch(self, data: Encoded, epoch: int, optimizer, schedule) -> tuple[float, int, int]:
+        self.model.train()
+        torch.manual_seed(self.seed * 1_000 + epoch)  # dropout depends on (seed, epoch) only
+        total, samples, tokens = 0.0, 0, 0
+        batches = self._batches(data, epoch)
+        progress = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not sys.stderr.isatty())
+        for batch in iterate(data, progress, self.pad_id):
+            batch = {name: value.to(self.device, non_blocking=True) for name, value in batch.items()}
+            with autocast(self.device, self.precision):
+                logits = self.model(*(batch[name] for name in self.inputs))
+            loss = self.loss(logits.float(), batch["labels"], batch.get("teacher_logits"))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.clip_norm:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+            optimizer.step()
+            schedule.step()
+            count = len(batch["labels"])
+            total += loss.item() * count
+            samples += count
+            tokens += int(batch["attention_mask"].sum())
+        if not math.isfinite(total):
+            raise FloatingPointError(f"training loss became {total} in epoch {epoch}; lower the learning rate")
+        return total / max(samples, 1), samples, tokens
+
+    def _validate(self, val: Encoded, epoch: int, train_loss: float, seconds: float) -> EpochRecord:
+        logits = self.predict(val)
+        metrics = classification_metrics(logits, val.labels, logits.shape[1])
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=round(train_loss, 6),
+            val_loss=round(metrics["loss"], 6),
+            val_accuracy=round(metrics["accuracy"], 6),
+            val_macro_f1=round(metrics["macro_f1"], 6),
+            seconds=round(seconds, 3),
+        )
+        log.info("epoch %d: %s", epoch, record)
+        return record
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def _checkpoint(self, state: _State, optimizer, schedule) -> None:
+        if self.checkpoint_dir is None:
+            return
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        if state.best_epoch == state.epoch:
+            with atomic_path(self.checkpoint_dir / BEST_WEIGHTS) as tmp:
+                save_file(_contiguous(state.best), tmp)
+        payload = {
+            "fingerprint": self.fingerprint,
+            "model": self.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "epoch": state.epoch,
+            "best_epoch": state.best_epoch,
+            "history": [asdict(record) for record in state.history],
+            "train_seconds": state.train_seconds,
+            "train_samples": state.train_samples,
+            "train_tokens": state.train_tokens,
+        }
+        with atomic_path(self.checkpoint_dir / CHECKPOINT) as tmp:
+            torch.save(payload, tmp)
+
+    def _resume(self, optimizer, schedule) -> _State | None:
+        assert self.checkpoint_dir is not None
+        path = self.checkpoint_dir / CHECKPOINT
+        if not path.is_file():
+            return None
+        payload = torch.load(path, map_location=self.device, weights_only=True)
+        if payload.get("fingerprint") != self.fingerprint:
+            log.warning("ignoring checkpoint %s: it belongs to other params or data", path)
+            return None
+        self.model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        schedule.load_state_dict(payload["schedule"])
+        best = load_file(self.checkpoint_dir / BEST_WEIGHTS, device=str(self.device))
+        state = _State(
+            epoch=payload["epoch"],
+            best_epoch=payload["best_epoch"],
+            best=best,
+            history=[EpochRecord(**record) for record in payload["history"]],
+            train_seconds=payload["train_seconds"],
+            train_samples=payload["train_samples"],
+            train_tokens=payload["train_tokens"],
+        )
+        print(f"resuming from {path} after epoch {state.epoch}", file=sys.stderr)
+        return state
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    best_epoch: int = 0
+    best: dict[str, Tensor] | None = None
+    history: list[EpochRecord] = field(default_factory=list)
+    train_seconds: float = 0.0
+    train_samples: int = 0
+    train_tokens: int = 0
+
+
+def _better(record: EpochRecord, best: EpochRecord) -> bool:
+    return (record.val_accuracy, -record.val_loss) > (best.val_accuracy, -best.val_loss)
+
+
+def _contiguous(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    # safetensors refuses shared or non-contiguous tensors (e.g. tied embeddings).
+    return {name: tensor.detach().contiguous().clone() for name, tensor in state.items()}
