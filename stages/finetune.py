@@ -8,7 +8,8 @@ import click
 from textdistill.config import load_params
 from textdistill.data.prepare import read_prepared
 from textdistill.errors import report_errors
-from textdistill.finetune import classifier_latency, finetune
+from textdistill.evaluate import directory_size_mb, text_latency
+from textdistill.finetune import finetune
 from textdistill.io import read_json, write_text
 from textdistill.models.classifier import save_classifier
 from textdistill.results import (
@@ -40,7 +41,7 @@ def main(model: str, encoder: Path, data: Path, out: Path, metrics: Path, plots:
     params = load_params(params_file)
     config = params.section("finetune").train_config(model)
     dataset = params.finetune.dataset
-    loss = params.build_loss(params.loss)
+    loss = params.build_loss(params.loss, params.losses[params.loss], f"losses.{params.loss}")
     stage = f"finetune@{model}"
     stage_params = {
         "seed": params.seed,
@@ -65,9 +66,9 @@ def main(model: str, encoder: Path, data: Path, out: Path, metrics: Path, plots:
             on_epoch=epoch_logger(run),
         )
         texts = splits["test"]["text"].tolist()[: params.finetune.latency_examples]
-        latency = classifier_latency(tuned.classifier, tuned.tokenizer, texts, config.max_length)
+        latency = text_latency(tuned.classifier, tuned.tokenizer, texts, config.max_length)
         save_classifier(tuned.classifier, tuned.tokenizer, out)
-        scores = training_metrics(tuned.result, tuned.classifier, out, latency)
+        scores = training_metrics(tuned.result, tuned.classifier, directory_size_mb(out), latency)
         facts = {
             "task": f"{dataset} ({', '.join(classes)})",
             "base encoder": read_json(encoder / "source.json").get("id") or encoder.name,

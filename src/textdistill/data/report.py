@@ -35,7 +35,7 @@ def token_lengths(texts: Sequence[str]) -> np.ndarray:
 
 def length_stats(texts: Sequence[str]) -> dict[str, float]:
     lengths = token_lengths(texts)
-    stats: dict[str, float] = {f"p{p}": float(np.percentile(lengths, p)) for p in PERCENTILES}
+    stats: dict[str, float] = {f"p{p}": round(float(np.percentile(lengths, p)), 1) for p in PERCENTILES}
     stats["max"] = int(lengths.max())
     stats |= {f"over_{limit}": round(float((lengths > limit).mean()), 4) for limit in LENGTH_LIMITS}
     return stats

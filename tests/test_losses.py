@@ -1,0 +1,134 @@
+"""The loss registry against hand-computed values and known reductions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from textdistill.losses import LOSSES, build_loss
+
+LOGITS = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+LABELS = torch.tensor([0, 1])
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def test_registry_names_and_errors() -> None:
+    assert set(LOSSES) == {"ce", "focal", "kd", "dist"}
+    with pytest.raises(ValueError, match="unknown loss 'mse'"):
+        build_loss("mse")
+    with pytest.raises(ValueError, match=r"has no parameter\(s\) \['temp'\]"):
+        build_loss("kd", temp=2.0)
+    with pytest.raises(ValueError, match="alpha must be in"):
+        build_loss("focal", alpha=1.5)
+
+
+def test_ce_matches_hand_value() -> None:
+    expected = (-math.log(math.exp(2) / (math.exp(2) + 1)) - math.log(math.e / (1 + math.e))) / 2
+    assert build_loss("ce")(LOGITS, LABELS).item() == pytest.approx(expected)
+
+
+def test_sigmoid_focal_hand_value() -> None:
+    alpha, gamma = 0.2, 3.0
+    # Per class c, per example i: w * (1 - pt)^gamma * BCE; mean over i, sum over c.
+    total = 0.0
+    for c in range(2):
+        per_example = []
+        for i in range(2):
+            z, t = LOGITS[i, c].item(), float(LABELS[i].item() == c)
+            p = sigmoid(z)
+            pt = p * t + (1 - p) * (1 - t)
+            w = alpha * t + (1 - alpha) * (1 - t)
+            per_example.append(w * (1 - pt) ** gamma * -math.log(pt))
+        total += sum(per_example) / 2
+    assert build_loss("focal")(LOGITS, LABELS).item() == pytest.approx(total, rel=1e-6)
+
+
+def test_sigmoid_focal_gamma0_alpha_half_is_half_summed_bce() -> None:
+    logits, labels = torch.randn(8, 4), torch.randint(0, 4, (8,))
+    bce = F.binary_cross_entropy_with_logits(logits, F.one_hot(labels, 4).float(), reduction="none")
+    expected = 0.5 * bce.mean(0).sum()
+    assert build_loss("focal", alpha=0.5, gamma=0.0)(logits, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_softmax_focal_hand_value_and_ce_reduction() -> None:
+    p0 = math.exp(2) / (math.exp(2) + 1)
+    p1 = math.e / (1 + math.e)
+    expected = (-(1 - p0) ** 2 * math.log(p0) - (1 - p1) ** 2 * math.log(p1)) / 2 * 0.25
+    loss = build_loss("focal", form="softmax", alpha=0.25, gamma=2.0)
+    assert loss(LOGITS, LABELS).item() == pytest.approx(expected, rel=1e-6)
+    logits, labels = torch.randn(8, 4), torch.randint(0, 4, (8,))
+    plain = build_loss("focal", form="softmax", alpha=None, gamma=0.0)(logits, labels)
+    assert plain.item() == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-6)
+
+
+def test_kd_hand_value_and_temperature_scaling() -> None:
+    student, teacher = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    label = torch.tensor([0])
+    t = 2.0
+    ps = [math.exp(0.5) / (math.exp(0.5) + 1), 1 / (math.exp(0.5) + 1)]
+    pt = [ps[1], ps[0]]
+    kl = sum(q * math.log(q / p) for q, p in zip(pt, ps, strict=True))
+    ce = -math.log(math.e / (math.e + 1))
+    loss = build_loss("kd", alpha=0.3, temperature=t)
+    assert loss(student, label, teacher).item() == pytest.approx(0.7 * ce + 0.3 * t * t * kl, rel=1e-6)
+    assert loss.last_components["kd"] == pytest.approx(t * t * kl, rel=1e-6)
+
+
+def test_kd_losses_need_teacher_logits() -> None:
+    for name in ("kd", "dist"):
+        with pytest.raises(ValueError, match="pass teacher_logits"):
+            build_loss(name)(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+
+
+def test_dist_hand_value() -> None:
+    student = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    teacher = torch.tensor([[2.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    labels = torch.tensor([0, 1])
+
+    def softmax(row: list[float]) -> list[float]:
+        e = [math.exp(v) for v in row]
+        return [v / sum(e) for v in e]
+
+    def pearson(a: list[float], b: list[float]) -> float:
+        ma, mb = sum(a) / len(a), sum(b) / len(b)
+        da, db = [x - ma for x in a], [x - mb for x in b]
+        return sum(x * y for x, y in zip(da, db, strict=True)) / math.sqrt(sum(x * x for x in da) * sum(y * y for y in db))
+
+    ys = [softmax(r) for r in student.tolist()]
+    yt = [softmax(r) for r in teacher.tolist()]
+    inter = 1 - sum(pearson(ys[i], yt[i]) for i in range(2)) / 2
+    intra = 1 - sum(pearson([ys[0][c], ys[1][c]], [yt[0][c], yt[1][c]]) for c in range(3)) / 3
+    ce = F.cross_entropy(student, labels).item()
+    loss = build_loss("dist")
+    assert loss(student, labels, teacher).item() == pytest.approx(ce + 2 * inter + 2 * intra, rel=1e-5)
+    assert loss.last_components["inter"] == pytest.approx(inter, rel=1e-5)
+
+
+def test_dist_identical_predictions_have_no_relation_loss() -> None:
+    logits = torch.randn(6, 4)
+    loss = build_loss("dist", tau=4.0)
+    loss(logits, torch.randint(0, 4, (6,)), logits.clone())
+    assert loss.last_components["inter"] == pytest.approx(0.0, abs=1e-4)
+    assert loss.last_components["intra"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_dist_warns_on_two_classes_and_rejects_batch_of_one() -> None:
+    loss = build_loss("dist")
+    with pytest.warns(UserWarning, match="2 classes"):
+        loss(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]), torch.randn(4, 2))
+    with pytest.raises(ValueError, match="at least 2 examples"):
+        loss(torch.randn(1, 3), torch.tensor([0]), torch.randn(1, 3))
+
+
+def test_losses_accept_bf16_inputs() -> None:
+    logits = torch.randn(4, 3, dtype=torch.bfloat16, requires_grad=True)
+    loss = build_loss("dist")(logits, torch.tensor([0, 1, 2, 0]), torch.randn(4, 3, dtype=torch.bfloat16))
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert logits.grad is not None
