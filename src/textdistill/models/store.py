@@ -31,7 +31,7 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
         return VDCNN(num_classes, input_dim=spec["hidden_size"], **spec["params"])
     if spec["kind"] == "student":
         return build_student(spec["arch"], num_classes, **spec["params"])
-    raise TextdistillError(f"unknown model kind {spec['kind']!r} in {SPEC}")
+    raise TextdistillError(f"unknown model kind {spec.get('kind')!r} in {SPEC}")
 
 
 def save_model(model: nn.Module, spec: dict[str, Any], tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> None:
@@ -66,13 +66,26 @@ class EncoderVDCNN(nn.Module):
 
 
 def load_model(model_dir: Path) -> tuple[nn.Module, dict[str, Any], PreTrainedTokenizerBase]:
-    """Rebuild a saved teacher or student in eval mode, with its spec and tokenizer.
+    """Rebuild any trained model of the pipeline in eval mode, with its spec and tokenizer.
 
-    A teacher comes back with its frozen encoder (read from the directory its spec names).
+    Every model directory holds `model.json` (kind, classes, max length, the cleaning its
+    training data had). A fine-tuned encoder loads through `AutoModelForSequenceClassification`;
+    a teacher comes back with its frozen encoder (read from the directory its spec names).
     """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise TextdistillError(f"no model at {model_dir}")
     if not (model_dir / SPEC).is_file():
-        raise TextdistillError(f"{model_dir} is not a textdistill teacher or student (no {SPEC})")
+        raise TextdistillError(
+            f"{model_dir} is not a textdistill model (no {SPEC}); expected a directory under "
+            "models/finetune/, models/teacher or models/students/"
+        )
     spec = read_json(model_dir / SPEC)
+    if spec.get("kind") == "finetune":
+        from textdistill.models.classifier import load_classifier
+
+        classifier, tokenizer = load_classifier(model_dir)
+        return classifier.eval(), spec, tokenizer
     model = build_model(spec)
     model.load_state_dict(load_file(model_dir / WEIGHTS))
     if spec["kind"] == "teacher":

@@ -1,0 +1,71 @@
+"""The `textdistill` command: classify text with a trained model, describe a model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from textdistill.errors import TextdistillError
+
+
+@click.group()
+@click.version_option(package_name="textdistill")
+def main() -> None:
+    """textdistill: fine-tuned and distilled text classifiers (see README.md)."""
+
+
+@main.command()
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="A trained model directory: models/finetune/<m>, models/teacher or models/students/<s>.",
+)
+@click.option("--file", "file_", type=click.File("r", encoding="utf-8"), help="Classify each line of a file ('-': stdin).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per text, with every class's probability.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.argument("texts", nargs=-1)
+def predict(model_dir: Path, file_, as_json: bool, batch_size: int, texts: tuple[str, ...]) -> None:
+    """Classify TEXTS, the lines of --file, or the lines of stdin."""
+    from textdistill.predict import Predictor, non_empty_lines
+
+    inputs = list(texts)
+    if file_ is not None:
+        inputs += list(non_empty_lines(file_))
+    elif not inputs:
+        if sys.stdin.isatty():
+            raise click.UsageError("give a text, --file PATH, or pipe lines to stdin")
+        inputs = list(non_empty_lines(sys.stdin))
+    if not inputs:
+        raise click.UsageError("nothing to classify: no non-empty text given")
+    try:
+        predictor = Predictor(model_dir)
+        predictions = predictor.predict(inputs, batch_size)
+    except TextdistillError as error:
+        raise click.ClickException(str(error)) from None
+    for prediction in predictions:
+        if as_json:
+            click.echo(json.dumps(prediction.__dict__, ensure_ascii=False))
+        else:
+            click.echo(f"{prediction.label}\t{prediction.probability:.4f}\t{prediction.text}")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def info(model_dir: Path) -> None:
+    """Describe a trained model directory (its model.json and model card)."""
+    spec = model_dir / "model.json"
+    if not spec.is_file():
+        raise click.ClickException(f"{model_dir} is not a textdistill model (no model.json)")
+    click.echo(spec.read_text(encoding="utf-8"))
+    card = model_dir / "README.md"
+    if card.is_file():
+        click.echo(card.read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()
