@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 # dvc.yaml runs `python stages/...`: make it the environment's python.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-dev repro test test-fast lint mlflow clean
+.PHONY: install install-dev repro test test-fast lint mlflow params bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test-fast: install-dev
 lint: install-dev
 	$(BIN)/ruff check src stages tests benchmarks
 	$(BIN)/ruff format --check src stages tests benchmarks
+
+# params.yaml is generated from conf/ (the quick profile); run after editing conf/.
+params: install
+	$(BIN)/python -m textdistill.profiles --profile quick --out params.yaml
 
 mlflow: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000

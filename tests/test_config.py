@@ -63,3 +63,23 @@ def test_unknown_dataset_and_bad_files(raw: dict, tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text("seed: [1\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(tmp_path / "p.yaml")
+
+
+def test_params_yaml_is_the_composed_quick_profile() -> None:
+    from textdistill.profiles import compose
+
+    assert compose("quick", conf_dir=REPO / "conf") == yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_the_paper_profile_composes_to_valid_params() -> None:
+    from textdistill.profiles import compose
+
+    params = parse_params(compose("paper", conf_dir=REPO / "conf"))
+    assert params.download["amazon"].source == "hub"
+    assert params.pretrained["bert"].id == "bert-base-uncased"
+    assert params.pretrained["tinybert"].id == "huawei-noah/TinyBERT_General_4L_312D"
+    tinybert = params.section("finetune").train_config("tinybert")
+    assert (tinybert.lr, tinybert.epochs, tinybert.batch_size, tinybert.max_length) == (2e-5, 7, 16, 512)
+    assert params.section("finetune").train_config("bert").lr == 5e-6
+    assert params.section("teacher").train.epochs == 30 and params.section("teacher").train.lr == 0.01
+    assert params.section("students").train.epochs == 20
