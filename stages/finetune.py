@@ -10,8 +10,9 @@ from textdistill.data.prepare import read_prepared
 from textdistill.errors import report_errors
 from textdistill.evaluate import directory_size_mb, text_latency
 from textdistill.finetune import finetune
-from textdistill.io import read_json, write_text
+from textdistill.io import read_json, write_json, write_text
 from textdistill.models.classifier import save_classifier
+from textdistill.models.store import SPEC
 from textdistill.results import (
     CONFUSION,
     CURVES,
@@ -68,6 +69,8 @@ def main(model: str, encoder: Path, data: Path, out: Path, metrics: Path, plots:
         texts = splits["test"]["text"].tolist()[: params.finetune.latency_examples]
         latency = text_latency(tuned.classifier, tuned.tokenizer, texts, config.max_length)
         save_classifier(tuned.classifier, tuned.tokenizer, out)
+        spec = {"kind": "finetune", "classes": classes, "max_length": config.max_length}
+        write_json(out / SPEC, spec | {"clean": params.prepare[dataset].clean.model_dump()})
         scores = training_metrics(tuned.result, tuned.classifier, directory_size_mb(out), latency)
         facts = {
             "task": f"{dataset} ({', '.join(classes)})",

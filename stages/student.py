@@ -45,6 +45,7 @@ def main(
 ) -> None:
     params = load_params(params_file)
     config = params.section("students")
+    dataset = params.section("teacher").dataset  # students learn the teacher's task
     stage = f"student@{arch}-{kd_mode}"
     model_params = config.model.get(arch, {})
     stage_params = {
@@ -72,6 +73,7 @@ def main(
         )
         encoder = read_json(features / "meta.json")["encoder"]
         tokenizer = AutoTokenizer.from_pretrained(encoder)
+        trained.spec["clean"] = params.prepare[dataset].clean.model_dump()  # for predict
         save_model(trained.model, trained.spec, tokenizer, out)
         _, splits = read_prepared(data)
         texts = splits["test"]["text"].tolist()[: config.latency_examples]
@@ -84,8 +86,7 @@ def main(
             "best epoch (on validation)": trained.result.best_epoch,
             "agreement with the teacher (test)": scores["teacher_agreement"],
         }
-        dataset = data.name
-        smoke = dataset in params.download and params.download[dataset].source == "sample"
+        smoke = params.download[dataset].source == "sample"
         write_text(out / "README.md", model_card(f"Student {arch}, KD {kd_mode}", facts, scores, smoke))
         write_outputs(trained.result, scores, trained.data["test"].labels, trained.spec["classes"], metrics, plots)
         log_outputs(run, scores, [metrics, plots / CURVES, plots / CONFUSION, out / "README.md"])

@@ -56,6 +56,7 @@ def main(features: Path, data: Path, out: Path, logits: Path, metrics: Path, plo
         )
         write_logits(teacher_logits(trained, config.train), logits)
         tokenizer = AutoTokenizer.from_pretrained(trained.spec["encoder"])
+        trained.spec["clean"] = params.prepare[config.dataset].clean.model_dump()  # for predict
         save_model(trained.model, trained.spec, tokenizer, out)
         pipeline, _, _ = load_model(out)  # encoder + VDCNN: what a user would run
         _, splits = read_prepared(data)

@@ -1,0 +1,88 @@
+"""End to end: the data stages under `dvc repro` and `dvc exp run` in a temporary clone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+DATA_STAGES = ["prepare@amazon", "prepare@agnews"]
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Path:
+    """The working tree (tracked and unignored files) as a fresh git repository."""
+    root = tmp_path_factory.mktemp("clone") / "repo"
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    shutil.copyfile(mlflow_template, root / "mlflow.db")  # the migrated, empty run database
+    for args in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"]):
+        run(args, root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], root)
+    return root
+
+
+def test_data_stages_run_then_are_up_to_date(clone: Path) -> None:
+    first = run(["dvc", "repro", *DATA_STAGES], clone)
+    assert "Running stage 'prepare@amazon'" in first.stdout
+    assert (clone / "data/prepared/amazon/train.parquet").is_file()
+    metrics = yaml.safe_load((clone / "metrics/data/amazon.json").read_text())
+    assert metrics["rows"]["train"] == 1600 and metrics["rows"]["val"] == 400 and metrics["rows"]["test"] == 200
+    second = run(["dvc", "repro", *DATA_STAGES], clone)
+    assert "Running stage" not in second.stdout
+    assert "up to date" in second.stdout
+
+
+def test_changing_one_datasets_split_reruns_only_its_stages(clone: Path) -> None:
+    run(["dvc", "repro", *DATA_STAGES], clone)
+    run(["git", "add", "-A"], clone)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "data"], clone)
+    done = run(["dvc", "exp", "run", "-S", "prepare.amazon.splits.train=800", *DATA_STAGES], clone)
+    assert "Running stage 'prepare@amazon'" in done.stdout
+    for stage in ("prepare@agnews", "download@agnews", "download@amazon"):
+        assert f"Running stage '{stage}'" not in done.stdout
+    metrics = yaml.safe_load((clone / "metrics/data/amazon.json").read_text())
+    assert metrics["rows"]["train"] == 800
+
+
+def test_bad_raw_file_fails_with_its_place_and_keeps_earlier_outputs(clone: Path) -> None:
+    run(["dvc", "repro", *DATA_STAGES], clone)
+    manifest = (clone / "data/raw/amazon/manifest.json").read_bytes()
+    bad = clone / "bad.ft.txt"
+    bad.write_text("__label__1 fine\nno label on this line\n__label__2 ok\n")
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["download"]["amazon"] |= {"source": "files", "files": {"train": str(bad), "test": str(bad)}}
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        done = run(["dvc", "repro", "download@amazon"], clone, check=False)
+    finally:
+        run(["git", "checkout", "params.yaml"], clone)
+    assert done.returncode != 0
+    assert f"{bad}:2" in done.stderr and "__label__<k> <text>" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert (clone / "data/raw/amazon/manifest.json").read_bytes() == manifest

@@ -1,0 +1,114 @@
+"""The training engine on a tiny model: learning, determinism, checkpoints and resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textdistill.config import TrainConfig
+from textdistill.data.batching import Encoded, collate, train_batches
+from textdistill.losses import build_loss
+from textdistill.models.cnn import build_student
+from textdistill.train import CHECKPOINT, Trainer
+
+CONFIG = TrainConfig(epochs=3, batch_size=8, lr=0.01, eval_batch_size=16, device="cpu")
+
+
+def toy_split(n: int, seed: int) -> Encoded:
+    """Class 1 iff token 7 occurs; lengths 3..12; token 0 is padding, so ids start at 1."""
+    rng = np.random.default_rng(seed)
+    rows, labels = [], []
+    for _ in range(n):
+        row = rng.integers(8, 50, size=int(rng.integers(3, 13)))
+        label = int(rng.random() < 0.5)
+        if label:
+            row[rng.integers(0, len(row))] = 7
+        rows.append(row.astype(np.int64))
+        labels.append(label)
+    return Encoded(rows, np.array(labels))
+
+
+def toy_data() -> tuple[Encoded, Encoded, Encoded]:
+    return toy_split(96, 0), toy_split(32, 1), toy_split(32, 2)
+
+
+def make_trainer(**options) -> Trainer:
+    model = build_student("simpler_cnn", 2, vocab_size=64, embed_dim=16)
+    return Trainer(model, build_loss("ce"), CONFIG, seed=3, **options)
+
+
+def test_batches_cover_every_example_once_and_repeat_per_epoch() -> None:
+    lengths = np.random.default_rng(0).integers(1, 50, size=101)
+    batches = train_batches(lengths, 8, seed=1, epoch=1)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(101))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, train_batches(lengths, 8, 1, 1), strict=True))
+    other = train_batches(lengths, 8, seed=1, epoch=2)
+    assert not all(np.array_equal(a, b) for a, b in zip(batches, other, strict=False))
+    full = train_batches(lengths, 8, seed=1, epoch=1, drop_last=True)
+    assert all(len(b) == 8 for b in full) and len(full) == 101 // 8
+
+
+def test_collate_pads_dynamically() -> None:
+    data = Encoded([np.array([5, 6, 7]), np.array([8])], np.array([1, 0]), {"teacher_logits": np.ones((2, 2))})
+    batch = collate(data, np.array([0, 1]))
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch["teacher_logits"].shape == (2, 2)
+
+
+def test_engine_learns_and_selects_on_validation() -> None:
+    result = make_trainer().fit(*toy_data())
+    assert result.test_metrics["accuracy"] > 0.8
+    assert len(result.history) == 3
+    best = max(result.history, key=lambda r: (r.val_accuracy, -r.val_loss))
+    assert result.best_epoch == best.epoch
+    assert result.train_samples == 3 * 96
+
+
+def test_same_seed_same_metrics_on_cpu() -> None:
+    first, second = make_trainer().fit(*toy_data()), make_trainer().fit(*toy_data())
+    assert first.history[-1].train_loss == second.history[-1].train_loss
+    assert first.test_metrics == second.test_metrics
+    np.testing.assert_array_equal(first.test_logits, second.test_logits)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path: Path) -> None:
+    uninterrupted = make_trainer().fit(*toy_data())
+
+    def crash_after_epoch_2(record) -> None:
+        if record.epoch == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        make_trainer(checkpoint_dir=tmp_path, fingerprint="run", on_epoch=crash_after_epoch_2).fit(*toy_data())
+    assert (tmp_path / CHECKPOINT).is_file()
+    resumed = make_trainer(checkpoint_dir=tmp_path, fingerprint="run").fit(*toy_data())
+    assert resumed.resumed_from_epoch == 2
+    assert [r.val_loss for r in resumed.history] == [r.val_loss for r in uninterrupted.history]
+    assert resumed.test_metrics == uninterrupted.test_metrics
+    np.testing.assert_array_equal(resumed.test_logits, uninterrupted.test_logits)
+
+
+def test_a_checkpoint_of_other_params_is_ignored(tmp_path: Path) -> None:
+    make_trainer(checkpoint_dir=tmp_path, fingerprint="old").fit(*toy_data())
+    fresh = make_trainer(checkpoint_dir=tmp_path, fingerprint="new").fit(*toy_data())
+    assert fresh.resumed_from_epoch == 0 and len(fresh.history) == 3
+
+
+@pytest.mark.filterwarnings("ignore:DIST with 2 classes")
+def test_kd_needs_cached_logits_and_drops_partial_batches() -> None:
+    train, val, test = toy_data()
+    model = build_student("simpler_cnn", 2, vocab_size=64, embed_dim=16)
+    trainer = Trainer(model, build_loss("dist"), CONFIG, seed=3)
+    with pytest.raises(ValueError, match="teacher logits"):
+        trainer.fit(train, val, test)
+    train = toy_split(100, 0)
+    train.extras["teacher_logits"] = np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32)
+    result = trainer.fit(train, val, test)
+    assert result.train_samples == 3 * (100 // 8) * 8
