@@ -84,6 +84,7 @@ def main(model: str, encoder: Path, data: Path, out: Path, metrics: Path, plots:
         write_text(out / "README.md", model_card(f"{model} fine-tuned on {dataset}", facts, scores, smoke))
         write_outputs(tuned.result, scores, splits["test"]["label"].to_numpy(), classes, metrics, plots)
         log_outputs(run, scores, [metrics, plots / CURVES, plots / CONFUSION, out / "README.md"])
+        run.log_model(out)
     shutil.rmtree(checkpoints, ignore_errors=True)
     click.echo(f"{stage}: test accuracy {scores['test']['accuracy']:.4f} (best epoch {tuned.result.best_epoch})")
 

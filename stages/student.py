@@ -90,6 +90,7 @@ def main(
         write_text(out / "README.md", model_card(f"Student {arch}, KD {kd_mode}", facts, scores, smoke))
         write_outputs(trained.result, scores, trained.data["test"].labels, trained.spec["classes"], metrics, plots)
         log_outputs(run, scores, [metrics, plots / CURVES, plots / CONFUSION, out / "README.md"])
+        run.log_model(out)
     shutil.rmtree(checkpoints, ignore_errors=True)
     click.echo(f"{stage}: test accuracy {scores['test']['accuracy']:.4f} (best epoch {trained.result.best_epoch})")
 

@@ -55,6 +55,19 @@ def predict(model_dir: Path, file_, as_json: bool, batch_size: int, texts: tuple
 
 
 @main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("dvc_plots"), show_default=True)
+def plots(out: Path) -> None:
+    """Render the pipeline's plots (dvc plots show) into a page that works offline."""
+    from textdistill.plots import show
+
+    try:
+        page = show(out)
+    except TextdistillError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"plots: file://{page.resolve()}")
+
+
+@main.command()
 @click.argument("model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 def info(model_dir: Path) -> None:
     """Describe a trained model directory (its model.json and model card)."""

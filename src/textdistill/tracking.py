@@ -118,9 +118,10 @@ def _lock_path(uri: str) -> str:
 class StageRun:
     """A thin handle on one MLflow run: metrics (with steps), params, files and text."""
 
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+    def __init__(self, client: MlflowClient, run_id: str, uri: str) -> None:
         self.client = client
         self.run_id = run_id
+        self.uri = uri
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -155,13 +156,20 @@ class StageRun:
     def set_tag(self, key: str, value: str) -> None:
         self.client.set_tag(self.run_id, key, value)
 
+    def log_model(self, model_dir: Path) -> None:
+        """Log a trained model directory as a pyfunc model that `mlflow.pyfunc` can reload."""
+        from textdistill.mlflow_model import log_pyfunc
+
+        log_pyfunc(self.uri, self.run_id, model_dir)
+
 
 @contextmanager
 def stage_run(stage: str, params: Mapping[str, Any] | None = None) -> Iterator[StageRun]:
     """Open a run for this stage execution; it ends FINISHED, or FAILED if the stage raises."""
-    client, experiment_id = connect()
+    uri = tracking_uri()
+    client, experiment_id = connect(uri)
     run = client.create_run(experiment_id, run_name=run_name(stage), tags=run_tags(stage))
-    handle = StageRun(client, run.info.run_id)
+    handle = StageRun(client, run.info.run_id, uri)
     if params:
         handle.log_params(params)
     try:

@@ -1,0 +1,42 @@
+"""Stage evaluate: every model's metrics in one leaderboard, summary metrics and plot data."""
+
+from pathlib import Path
+
+import click
+
+from textdistill.config import load_params
+from textdistill.errors import report_errors
+from textdistill.io import atomic_path, write_json, write_text
+from textdistill.leaderboard import distill_entries, finetune_entries, leaderboard, render, summary
+
+PathOption = click.Path(path_type=Path)
+
+
+@click.command()
+@click.option("--finetune", "finetune_dir", type=PathOption, required=True, help="metrics/finetune")
+@click.option("--teacher", type=PathOption, required=True, help="metrics/teacher.json")
+@click.option("--students", type=PathOption, required=True, help="metrics/students")
+@click.option("--summary", "summary_path", type=PathOption, required=True, help="metrics/summary.json")
+@click.option("--table", type=PathOption, required=True, help="metrics/leaderboard.csv")
+@click.option("--report", type=PathOption, required=True, help="reports/leaderboard.md")
+@click.option("--params", "params_file", default="params.yaml", show_default=True)
+@report_errors
+def main(
+    finetune_dir: Path, teacher: Path, students: Path, summary_path: Path, table: Path, report: Path, params_file: str
+) -> None:
+    params = load_params(params_file)
+    finetune, distill = params.section("finetune"), params.section("students")
+    dataset = params.section("teacher").dataset
+    entries = finetune_entries(list(finetune.models), params.loss, finetune.dataset, finetune_dir)
+    entries += distill_entries(distill.archs, distill.kd_modes, dataset, teacher, students)
+    board = leaderboard(entries)
+    smoke = {name: params.download[name].source == "sample" for name in {finetune.dataset, dataset}}
+    write_json(summary_path, summary(board))
+    with atomic_path(table) as tmp:
+        board.to_csv(tmp, index=False)
+    write_text(report, render(board, smoke))
+    click.echo(render(board, smoke))
+
+
+if __name__ == "__main__":
+    main()
