@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,3 +32,39 @@ def mlflow_db(tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyP
     shutil.copyfile(mlflow_template, path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{path}")
     return path
+
+
+def run(args: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a command the way `make repro` does: the environment's python and dvc first on PATH."""
+    env = os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)  # each clone logs to its own mlflow.db
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def commit(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", message], repo)
+
+
+def make_clone(root: Path, mlflow_template: Path, edit: Callable[[Path], None] | None = None) -> Path:
+    """The working tree (tracked and unignored files, no outputs) as a fresh git repository."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        if (REPO / name).is_file() and not name.startswith(("metrics/", "reports/")) and name != "dvc.lock":
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    shutil.copyfile(mlflow_template, root / "mlflow.db")  # migrated once: quicker than migrating
+    if edit is not None:
+        edit(root)
+    run(["git", "init", "-q", "-b", "main"], root)
+    commit(root, "clone")
+    return root

@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import commit, make_clone, run
 
 pytestmark = pytest.mark.slow
 DATA_STAGES = ["prepare@amazon", "prepare@agnews"]
 
 
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = os.environ | {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "HF_HUB_OFFLINE": "1",
-    }
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done
-
-
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Path:
-    """The working tree (tracked and unignored files) as a fresh git repository."""
-    root = tmp_path_factory.mktemp("clone") / "repo"
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    shutil.copyfile(mlflow_template, root / "mlflow.db")  # the migrated, empty run database
-    for args in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"]):
-        run(args, root)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], root)
-    return root
+    return make_clone(tmp_path_factory.mktemp("clone") / "repo", mlflow_template)
 
 
 def test_data_stages_run_then_are_up_to_date(clone: Path) -> None:
@@ -60,8 +31,7 @@ def test_data_stages_run_then_are_up_to_date(clone: Path) -> None:
 
 def test_changing_one_datasets_split_reruns_only_its_stages(clone: Path) -> None:
     run(["dvc", "repro", *DATA_STAGES], clone)
-    run(["git", "add", "-A"], clone)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "data"], clone)
+    commit(clone, "data")
     done = run(["dvc", "exp", "run", "-S", "prepare.amazon.splits.train=800", *DATA_STAGES], clone)
     assert "Running stage 'prepare@amazon'" in done.stdout
     for stage in ("prepare@agnews", "download@agnews", "download@amazon"):

@@ -1,0 +1,125 @@
+"""The whole pipeline on tiny data in a fresh clone: leaderboard, metrics, MLflow API, predict.
+
+Params are shrunk (a few hundred rows, one epoch, short texts) so every stage runs in seconds;
+the graph, the scripts and the code are the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_clone, run
+
+pytestmark = pytest.mark.slow
+
+MODELS = ["finetune/bert", "finetune/distilbert", "finetune/tinybert", "teacher"] + [
+    f"student/{arch}-{kd}" for arch in ("simple_cnn", "simpler_cnn") for kd in ("none", "kd", "dist")
+]
+
+
+def shrink(root: Path) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["download"]["amazon"]["sample"] |= {"train_rows": 300, "test_rows": 80}
+    params["download"]["agnews"]["sample"] |= {"train_rows": 300, "test_rows": 80}
+    params["prepare"]["amazon"]["splits"] |= {"train": 96, "val": 32, "test": 32}
+    params["prepare"]["agnews"]["splits"] |= {"train": 128, "val": 32, "test": 32}
+    params["finetune"]["train"] |= {"epochs": 1, "max_length": 24}
+    params["finetune"]["latency_examples"] = 3
+    params["teacher"] |= {"max_length": 24, "latency_examples": 3}
+    params["teacher"]["vdcnn"]["fc_dim"] = 64
+    params["teacher"]["train"] |= {"epochs": 1, "batch_size": 32}
+    params["students"]["train"] |= {"epochs": 1, "batch_size": 32}
+    params["students"]["latency_examples"] = 3
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> tuple[Path, str]:
+    repo = make_clone(tmp_path_factory.mktemp("full") / "repo", mlflow_template, edit=shrink)
+    done = run(["dvc", "repro"], repo, timeout=1200)
+    return repo, done.stdout
+
+
+def test_every_stage_ran_and_the_leaderboard_lists_every_model(pipeline: tuple[Path, str]) -> None:
+    repo, _ = pipeline
+    board = (repo / "reports/leaderboard.md").read_text()
+    for name in MODELS:
+        assert f"| {name} |" in board
+    assert "smoke figures" in board
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert set(summary["student"]) == {name.split("/")[1] for name in MODELS if name.startswith("student")}
+
+
+def test_second_repro_is_a_no_op_and_metrics_show_works(pipeline: tuple[Path, str]) -> None:
+    repo, _ = pipeline
+    again = run(["dvc", "repro"], repo)
+    assert "Running stage" not in again.stdout and "up to date" in again.stdout
+    shown = run(["dvc", "metrics", "show", "--json"], repo)
+    assert "summary.json" in shown.stdout and "accuracy" in shown.stdout
+
+
+def test_predict_with_a_distilled_student(pipeline: tuple[Path, str]) -> None:
+    repo, _ = pipeline
+    done = run(["textdistill", "predict", "--model", "models/students/simple_cnn-dist", "stocks and shares rose"], repo)
+    label = done.stdout.split("\t")[0]
+    assert label in {"World", "Sports", "Business", "Sci/Tech"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_mlflow_server_serves_a_run_per_stage_with_metrics(pipeline: tuple[Path, str]) -> None:
+    repo, _ = pipeline
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{repo / 'mlflow.db'}",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        experiment = json.load(urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=textdistill"))
+        request = urllib.request.Request(
+            f"{base}/api/2.0/mlflow/runs/search",
+            data=json.dumps({"experiment_ids": [experiment["experiment"]["experiment_id"]], "max_results": 1000}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        runs = json.load(urllib.request.urlopen(request))["runs"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    by_stage = {}
+    for found in runs:
+        tags = {t["key"]: t["value"] for t in found["data"].get("tags", [])}
+        metrics = {m["key"]: m["value"] for m in found["data"].get("metrics", [])}
+        by_stage[tags["dvc.stage"]] = (found["info"]["status"], metrics, found["info"]["run_name"])
+    expected = ["prepare@amazon", "prepare@agnews", "teacher"] + [
+        f"finetune@{m}" for m in ("bert", "distilbert", "tinybert")
+    ] + [f"student@{a}-{k}" for a in ("simple_cnn", "simpler_cnn") for k in ("none", "kd", "dist")]
+    for stage in expected:
+        status, metrics, name = by_stage[stage]
+        assert status == "FINISHED" and name == f"workspace/{stage}"
+        key = "rows.train" if stage.startswith("prepare") else "test.accuracy"
+        assert key in metrics, (stage, sorted(metrics))
