@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 # dvc.yaml runs `python stages/...`: make it the environment's python.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-dev repro test test-fast lint mlflow params bench clean
+.PHONY: install install-dev repro test test-reliability test-fast lint mlflow params bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ repro: install
 	@echo "Done. Metrics: metrics/ (dvc metrics show); reports: reports/; runs: make mlflow"
 
 test: install-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not reliability"
+
+# Interrupted runs, dead tracking server, determinism, concurrent queues (minutes; CI runs it).
+test-reliability: install-dev
+	$(BIN)/python -m pytest -m reliability
 
 test-fast: install-dev
 	$(BIN)/python -m pytest -m "not slow"

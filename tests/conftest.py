@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -34,14 +35,21 @@ def mlflow_db(tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyP
     return path
 
 
-def run(args: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run a command the way `make repro` does: the environment's python and dvc first on PATH."""
+def environment(**extra: str) -> dict[str, str]:
+    """The environment `make repro` gives stages: the project's python and dvc first on PATH."""
     env = os.environ | {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
         "HF_HUB_OFFLINE": "1",
     }
     env.pop("MLFLOW_TRACKING_URI", None)  # each clone logs to its own mlflow.db
+    return env | extra
+
+
+def run(
+    args: list[str], cwd: Path, check: bool = True, timeout: int = 900, **extra_env: str
+) -> subprocess.CompletedProcess:
+    env = environment(**extra_env)
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
         raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -68,3 +76,29 @@ def make_clone(root: Path, mlflow_template: Path, edit: Callable[[Path], None] |
     run(["git", "init", "-q", "-b", "main"], root)
     commit(root, "clone")
     return root
+
+
+def shrink(root: Path) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["download"]["amazon"]["sample"] |= {"train_rows": 300, "test_rows": 80}
+    params["download"]["agnews"]["sample"] |= {"train_rows": 300, "test_rows": 80}
+    params["prepare"]["amazon"]["splits"] |= {"train": 96, "val": 32, "test": 32}
+    params["prepare"]["agnews"]["splits"] |= {"train": 128, "val": 32, "test": 32}
+    params["finetune"]["train"] |= {"epochs": 1, "max_length": 24}
+    params["finetune"]["latency_examples"] = 3
+    params["teacher"] |= {"max_length": 24, "latency_examples": 3}
+    params["teacher"]["vdcnn"]["fc_dim"] = 64
+    params["teacher"]["train"] |= {"epochs": 1, "batch_size": 32}
+    params["students"]["train"] |= {"epochs": 1, "batch_size": 32}
+    params["students"]["latency_examples"] = 3
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> tuple[Path, str]:
+    repo = make_clone(tmp_path_factory.mktemp("full") / "repo", mlflow_template, edit=shrink)
+    done = run(["dvc", "repro"], repo, timeout=1200)
+    commit(repo, "pipeline outputs")  # queued experiments start from a commit
+    return repo, done.stdout
+
+

@@ -15,38 +15,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import make_clone, run
+from conftest import run
 
 pytestmark = pytest.mark.slow
 
 MODELS = ["finetune/bert", "finetune/distilbert", "finetune/tinybert", "teacher"] + [
     f"student/{arch}-{kd}" for arch in ("simple_cnn", "simpler_cnn") for kd in ("none", "kd", "dist")
 ]
-
-
-def shrink(root: Path) -> None:
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["download"]["amazon"]["sample"] |= {"train_rows": 300, "test_rows": 80}
-    params["download"]["agnews"]["sample"] |= {"train_rows": 300, "test_rows": 80}
-    params["prepare"]["amazon"]["splits"] |= {"train": 96, "val": 32, "test": 32}
-    params["prepare"]["agnews"]["splits"] |= {"train": 128, "val": 32, "test": 32}
-    params["finetune"]["train"] |= {"epochs": 1, "max_length": 24}
-    params["finetune"]["latency_examples"] = 3
-    params["teacher"] |= {"max_length": 24, "latency_examples": 3}
-    params["teacher"]["vdcnn"]["fc_dim"] = 64
-    params["teacher"]["train"] |= {"epochs": 1, "batch_size": 32}
-    params["students"]["train"] |= {"epochs": 1, "batch_size": 32}
-    params["students"]["latency_examples"] = 3
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> tuple[Path, str]:
-    repo = make_clone(tmp_path_factory.mktemp("full") / "repo", mlflow_template, edit=shrink)
-    done = run(["dvc", "repro"], repo, timeout=1200)
-    return repo, done.stdout
 
 
 def test_every_stage_ran_and_the_leaderboard_lists_every_model(pipeline: tuple[Path, str]) -> None:

@@ -1,0 +1,129 @@
+"""Reliability under what users do: interrupted runs, a dead tracking server, reruns,
+experiments side by side and at once. Runs on the tiny pipeline clone (see conftest)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import environment, run
+
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
+CHECKPOINT = ".cache/checkpoints/finetune-tinybert/last.pt"
+
+
+def set_param(repo: Path, path: list[str], value: object) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    node = params
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def restore(repo: Path) -> None:
+    run(["git", "checkout", "--", "params.yaml", "dvc.lock"], repo)
+    run(["dvc", "checkout", "-f"], repo, check=False)
+
+
+def test_sigkilled_training_stage_resumes_and_loses_nothing(pipeline: tuple[Path, str]) -> None:
+    repo, _ = pipeline
+    set_param(repo, ["finetune", "models", "tinybert"], {"lr": 1.0e-4, "epochs": 4})
+    stage = ["dvc", "repro", "finetune@tinybert"]
+    proc = subprocess.Popen(stage, cwd=repo, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (repo / CHECKPOINT).is_file():  # wait for the first epoch's checkpoint
+        assert proc.poll() is None, proc.stdout.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    leftovers = [p for p in (repo / "models").rglob("*") if ".tmp" in p.name]
+    assert leftovers == [], f"half-written outputs left behind: {leftovers}"
+
+    resumed = run(stage, repo)
+    assert "resuming from" in resumed.stdout + resumed.stderr
+    epochs_run = json.loads((repo / "metrics/finetune/tinybert.json").read_text())
+    assert epochs_run["train"]["epochs_run"] == 4
+    resumed_curves = (repo / "metrics/finetune/tinybert/curves.csv").read_text()
+
+    # The same stage uninterrupted, from scratch: identical validation curve and test metrics.
+    run(["dvc", "repro", "-f", "finetune@tinybert"], repo)
+    fresh = json.loads((repo / "metrics/finetune/tinybert.json").read_text())
+    assert fresh["test"] == epochs_run["test"]
+    columns = lambda text: [line.split(",")[:5] for line in text.splitlines()]  # noqa: E731 (drop seconds)
+    assert columns((repo / "metrics/finetune/tinybert/curves.csv").read_text()) == columns(resumed_curves)
+    restore(repo)
+
+
+def test_training_is_deterministic_on_cpu(pipeline: tuple[Path, str]) -> None:
+    repo, _ = pipeline
+    stages = ["finetune@distilbert", "teacher", "student@simple_cnn-dist"]
+    paths = ["metrics/finetune/distilbert.json", "metrics/teacher.json", "metrics/students/simple_cnn-dist.json"]
+    before = [json.loads((repo / p).read_text())["test"] for p in paths]
+    for stage in stages:
+        run(["dvc", "repro", "-f", "-s", stage], repo)
+    after = [json.loads((repo / p).read_text())["test"] for p in paths]
+    assert after == before
+    restore(repo)
+
+
+def test_unreachable_tracking_server_fails_before_training(pipeline: tuple[Path, str]) -> None:
+    repo, _ = pipeline
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    model = (repo / "models/finetune/bert/model.safetensors").read_bytes()
+    start = time.monotonic()
+    done = run(["dvc", "repro", "-f", "-s", "finetune@bert"], repo, check=False, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
+    assert done.returncode != 0
+    assert f"127.0.0.1:{port}" in done.stderr and "MLFLOW_TRACKING_URI" in done.stderr
+    assert time.monotonic() - start < 120
+    assert not (repo / ".cache/checkpoints/finetune-bert").exists()  # no epoch was trained
+    assert (repo / "models/finetune/bert/model.safetensors").read_bytes() == model
+    restore(repo)
+
+
+def stages_run(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+def test_experiments_rerun_only_what_depends_on_the_changed_param(pipeline: tuple[Path, str]) -> None:
+    repo, _ = pipeline
+    dist = run(["dvc", "exp", "run", "-n", "tau4", "-S", "kd.dist.tau=4"], repo)
+    assert stages_run(dist.stdout) == {"student@simple_cnn-dist", "student@simpler_cnn-dist", "evaluate"}
+    restore(repo)
+    focal = run(["dvc", "exp", "run", "-n", "focal", "-S", "loss=focal"], repo)
+    assert stages_run(focal.stdout) == {"finetune@bert", "finetune@distilbert", "finetune@tinybert", "evaluate"}
+    shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager", "--md"], repo)
+    assert "focal" in shown.stdout and "finetune.bert.accuracy" in shown.stdout
+    diff = run(["dvc", "metrics", "diff", "--md"], repo)
+    assert "finetune.bert.accuracy" in diff.stdout
+    restore(repo)
+
+
+def test_two_queued_experiments_run_at_once_and_both_are_tracked(pipeline: tuple[Path, str]) -> None:
+    repo, _ = pipeline
+    for tau in (2, 3):
+        run(["dvc", "exp", "run", "--queue", "-n", f"q-tau{tau}", "-S", f"kd.dist.tau={tau}", "student@simpler_cnn-dist"], repo)
+    run(["dvc", "queue", "start", "-j", "2"], repo)
+    deadline = time.monotonic() + 600
+    while True:
+        status = run(["dvc", "queue", "status"], repo).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+    assert status.count("Success") >= 2, status
+    with sqlite3.connect(repo / "mlflow.db") as db:
+        names = {row[0] for row in db.execute("select name from runs where status = 'FINISHED'")}
+    assert {"q-tau2/student@simpler_cnn-dist", "q-tau3/student@simpler_cnn-dist"} <= names
