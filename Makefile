@@ -47,6 +47,10 @@ lint: install-dev
 	$(BIN)/ruff check src stages tests benchmarks
 	$(BIN)/ruff format --check src stages tests benchmarks
 
+# Every benchmark in one run on a fresh clone; writes benchmarks/results.{json,md} (~20 min CPU).
+bench: install-dev
+	$(BIN)/python benchmarks/run_all.py
+
 # params.yaml is generated from conf/ (the quick profile); run after editing conf/.
 params: install
 	$(BIN)/python -m textdistill.profiles --profile quick --out params.yaml

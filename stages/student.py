@@ -48,8 +48,9 @@ def main(
     dataset = params.section("teacher").dataset  # students learn the teacher's task
     stage = f"student@{arch}-{kd_mode}"
     model_params = config.model.get(arch, {})
+    seed = params.seed if config.seed is None else config.seed
     stage_params = {
-        "seed": params.seed,
+        "seed": seed,
         "arch": arch,
         "kd_mode": kd_mode,
         "kd": params.kd[kd_mode],
@@ -66,7 +67,7 @@ def main(
             model_params,
             config.train,
             loss,
-            params.seed,
+            seed,
             checkpoint_dir=checkpoints,
             fingerprint=fingerprint(stage_params, [features / "meta.json", logits]),
             on_epoch=epoch_logger(run),

@@ -233,6 +233,7 @@ class StudentsConfig(Section):
     model: dict[str, dict[str, Any]] = {}  # per-arch constructor params
     train: TrainConfig
     latency_examples: PositiveInt = 50
+    seed: Annotated[int, Field(ge=0)] | None = None  # students' own seed (default: the top-level one)
 
 
 # --- the whole file ------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""Caching in the distillation branch, measured in one run on the quick pipeline's outputs.
+
+1. A student KD epoch (DIST loss) reading cached teacher logits, against the same epoch
+   running the teacher (frozen encoder + VDCNN) forward on every batch under no_grad: the
+   source's way, minus its worse mistake of keeping gradients on.
+2. A teacher (VDCNN) epoch on cached encoder features, against the same epoch recomputing the
+   frozen encoder's hidden states for every batch.
+
+Both sides of each pair run the same loop, data, batches and optimiser; only where the
+teacher logits / features come from differs. Run after `make repro`:
+
+    python benchmarks/distill_bench.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from textdistill.data.batching import iterate, train_batches
+from textdistill.distill import read_logits
+from textdistill.features import load_features
+from textdistill.io import write_json
+from textdistill.losses import build_loss
+from textdistill.models.cnn import build_student
+from textdistill.models.store import EncoderVDCNN, build_model, load_model
+
+
+def timed_epoch(step: Callable[[dict[str, Tensor]], None], data, batch_size: int, repeats: int) -> float:
+    """Median seconds of one epoch over `repeats` epochs (first one discarded as warm-up)."""
+    times = []
+    for epoch in range(repeats + 1):
+        batches = train_batches(data.lengths, batch_size, seed=0, epoch=epoch, drop_last=True)
+        start = time.perf_counter()
+        for batch in iterate(data, batches):
+            step(batch)
+        times.append(time.perf_counter() - start)
+    return sorted(times[1:])[len(times[1:]) // 2]
+
+
+def padded(batch: dict[str, Tensor], length: int) -> tuple[Tensor, Tensor]:
+    pad = length - batch["input_ids"].shape[1]
+    return F.pad(batch["input_ids"], (0, pad)), F.pad(batch["attention_mask"], (0, pad))
+
+
+def kd_pair(features: Path, logits: Path, teacher: EncoderVDCNN, batch_size: int, repeats: int) -> dict[str, Any]:
+    meta, data = load_features(features, with_features=False)
+    train = data["train"]
+    train.extras["teacher_logits"] = read_logits(logits)["train"]
+    loss = build_loss("dist")
+    results = {}
+    for mode in ("cached", "live"):
+        torch.manual_seed(0)
+        student = build_student("simple_cnn", len(meta["classes"]))
+        optimizer = torch.optim.Adam(student.parameters(), lr=1e-3, fused=True)
+
+        def step(batch: dict[str, Tensor]) -> None:
+            if mode == "live":
+                with torch.no_grad():
+                    target = teacher(*padded(batch, meta["max_length"]))
+            else:
+                target = batch["teacher_logits"]
+            value = loss(student(batch["input_ids"], batch["attention_mask"]), batch["labels"], target)
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+
+        results[f"{mode}_epoch_s"] = round(timed_epoch(step, train, batch_size, repeats), 3)
+    results["speedup"] = round(results["live_epoch_s"] / results["cached_epoch_s"], 2)
+    return results
+
+
+def teacher_pair(features: Path, teacher: EncoderVDCNN, spec: dict, batch_size: int, repeats: int) -> dict[str, Any]:
+    meta, data = load_features(features)
+    train = data["train"]
+    results = {}
+    for mode in ("cached", "recomputed"):
+        torch.manual_seed(0)
+        vdcnn = build_model(spec).train()
+        optimizer = torch.optim.Adam(vdcnn.parameters(), lr=1e-3, fused=True)
+
+        def step(batch: dict[str, Tensor]) -> None:
+            ids, mask = padded(batch, meta["max_length"])
+            if mode == "recomputed":
+                with torch.no_grad():
+                    hidden = teacher.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            else:
+                hidden = batch["features"]
+            value = F.cross_entropy(vdcnn(hidden, mask), batch["labels"])
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+
+        results[f"{mode}_epoch_s"] = round(timed_epoch(step, train, batch_size, repeats), 3)
+    results["speedup"] = round(results["recomputed_epoch_s"] / results["cached_epoch_s"], 2)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", type=Path, default=Path("data/features/agnews"))
+    parser.add_argument("--logits", type=Path, default=Path("data/logits/agnews"))
+    parser.add_argument("--teacher", type=Path, default=Path("models/teacher"))
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/distill.json"))
+    args = parser.parse_args()
+    if not args.teacher.is_dir():
+        raise SystemExit(f"{args.teacher} not found: run `make repro` first")
+    teacher, spec, _ = load_model(args.teacher)
+    assert isinstance(teacher, EncoderVDCNN)
+    report = {
+        "kd_epoch": kd_pair(args.features, args.logits, teacher, args.batch_size, args.repeats),
+        "teacher_epoch": teacher_pair(args.features, teacher, spec, args.batch_size, args.repeats),
+        "threads": torch.get_num_threads(),
+    }
+    write_json(args.out, report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
