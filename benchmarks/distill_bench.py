@@ -33,7 +33,9 @@ from textdistill.models.cnn import build_student
 from textdistill.models.store import EncoderVDCNN, build_model, load_model
 
 
-def timed_epoch(step: Callable[[dict[str, Tensor]], None], data, batch_size: int, repeats: int) -> float:
+def timed_epoch(
+    step: Callable[[dict[str, Tensor]], None], data, batch_size: int, repeats: int
+) -> float:
     """Median seconds of one epoch over `repeats` epochs (first one discarded as warm-up)."""
     times = []
     for epoch in range(repeats + 1):
@@ -50,7 +52,9 @@ def padded(batch: dict[str, Tensor], length: int) -> tuple[Tensor, Tensor]:
     return F.pad(batch["input_ids"], (0, pad)), F.pad(batch["attention_mask"], (0, pad))
 
 
-def kd_pair(features: Path, logits: Path, teacher: EncoderVDCNN, batch_size: int, repeats: int) -> dict[str, Any]:
+def kd_pair(
+    features: Path, logits: Path, teacher: EncoderVDCNN, batch_size: int, repeats: int
+) -> dict[str, Any]:
     meta, data = load_features(features, with_features=False)
     train = data["train"]
     train.extras["teacher_logits"] = read_logits(logits)["train"]
@@ -61,13 +65,15 @@ def kd_pair(features: Path, logits: Path, teacher: EncoderVDCNN, batch_size: int
         student = build_student("simple_cnn", len(meta["classes"]))
         optimizer = torch.optim.Adam(student.parameters(), lr=1e-3, fused=True)
 
-        def step(batch: dict[str, Tensor]) -> None:
+        def step(batch: dict[str, Tensor], mode=mode, student=student, optimizer=optimizer) -> None:
             if mode == "live":
                 with torch.no_grad():
                     target = teacher(*padded(batch, meta["max_length"]))
             else:
                 target = batch["teacher_logits"]
-            value = loss(student(batch["input_ids"], batch["attention_mask"]), batch["labels"], target)
+            value = loss(
+                student(batch["input_ids"], batch["attention_mask"]), batch["labels"], target
+            )
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
@@ -77,7 +83,9 @@ def kd_pair(features: Path, logits: Path, teacher: EncoderVDCNN, batch_size: int
     return results
 
 
-def teacher_pair(features: Path, teacher: EncoderVDCNN, spec: dict, batch_size: int, repeats: int) -> dict[str, Any]:
+def teacher_pair(
+    features: Path, teacher: EncoderVDCNN, spec: dict, batch_size: int, repeats: int
+) -> dict[str, Any]:
     meta, data = load_features(features)
     train = data["train"]
     results = {}
@@ -86,7 +94,7 @@ def teacher_pair(features: Path, teacher: EncoderVDCNN, spec: dict, batch_size: 
         vdcnn = build_model(spec).train()
         optimizer = torch.optim.Adam(vdcnn.parameters(), lr=1e-3, fused=True)
 
-        def step(batch: dict[str, Tensor]) -> None:
+        def step(batch: dict[str, Tensor], mode=mode, vdcnn=vdcnn, optimizer=optimizer) -> None:
             ids, mask = padded(batch, meta["max_length"])
             if mode == "recomputed":
                 with torch.no_grad():

@@ -80,7 +80,9 @@ def trainer_run(args: argparse.Namespace, sampling: str) -> dict[str, Any]:
 
     train, test = dataset("train"), dataset("test")
     torch.manual_seed(args.seed)
-    model = AutoModelForSequenceClassification.from_pretrained(args.encoder, num_labels=len(classes))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        args.encoder, num_labels=len(classes)
+    )
     with tempfile.TemporaryDirectory() as out:
         training = TrainingArguments(
             output_dir=out,
@@ -102,13 +104,20 @@ def trainer_run(args: argparse.Namespace, sampling: str) -> dict[str, Any]:
             dataloader_num_workers=0,
             train_sampling_strategy=sampling,
         )
-        trainer = Trainer(model=model, args=training, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer))
+        trainer = Trainer(
+            model=model,
+            args=training,
+            train_dataset=train,
+            data_collator=DataCollatorWithPadding(tokenizer),
+        )
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
         logits = trainer.predict(test).predictions
     labels = np.asarray(test["labels"])
-    accuracy = classification_metrics(np.asarray(logits, dtype=np.float32), labels, len(classes))["accuracy"]
+    accuracy = classification_metrics(np.asarray(logits, dtype=np.float32), labels, len(classes))[
+        "accuracy"
+    ]
     samples = len(train) * args.epochs
     tokens = sum(len(ids) for ids in train["input_ids"]) * args.epochs
     return {
@@ -131,7 +140,11 @@ def gpu_fraction_of_peak(run: dict[str, Any]) -> float | None:
 
 
 def machine() -> dict[str, Any]:
-    info = {"platform": platform.platform(), "cpu_threads": torch.get_num_threads(), "torch": torch.__version__}
+    info = {
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -159,18 +172,29 @@ def main() -> None:
     engine, trainer = runs["engine"], runs["trainer"]
     summary = {
         "speedup_vs_trainer": round(engine["samples_per_s"] / trainer["samples_per_s"], 3),
-        "speedup_vs_trainer_grouped": round(engine["samples_per_s"] / runs["trainer_grouped"]["samples_per_s"], 3),
+        "speedup_vs_trainer_grouped": round(
+            engine["samples_per_s"] / runs["trainer_grouped"]["samples_per_s"], 3
+        ),
         "accuracy_gap_points": round(100 * (engine["test_accuracy"] - trainer["test_accuracy"]), 2),
     }
     if "engine_bf16" in runs:
-        summary["cpu_bf16_over_fp32_speed"] = round(runs["engine_bf16"]["samples_per_s"] / engine["samples_per_s"], 3)
+        summary["cpu_bf16_over_fp32_speed"] = round(
+            runs["engine_bf16"]["samples_per_s"] / engine["samples_per_s"], 3
+        )
     if args.gpu:
         summary["gpu_fraction_of_peak_bf16"] = gpu_fraction_of_peak(engine)
-    report = {"config": {k: str(v) for k, v in vars(args).items()}, "machine": machine(), "runs": runs, "summary": summary}
+    report = {
+        "config": {k: str(v) for k, v in vars(args).items()},
+        "machine": machine(),
+        "runs": runs,
+        "summary": summary,
+    }
     write_json(args.out, report)
     print(f"{'run':<18}{'samples/s':>11}{'tokens/s':>11}{'test acc':>10}")
     for name, run in runs.items():
-        print(f"{name:<18}{run['samples_per_s']:>11.2f}{run['tokens_per_s']:>11.1f}{run['test_accuracy']:>10.4f}")
+        print(
+            f"{name:<18}{run['samples_per_s']:>11.2f}{run['tokens_per_s']:>11.1f}{run['test_accuracy']:>10.4f}"
+        )
     print(json.dumps(summary, indent=2))
 
 

@@ -46,16 +46,29 @@ def main() -> None:
     page = show(args.out / "plots").resolve()
     browser = chromium()
     dom = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+        [browser, *CHROMIUM_FLAGS, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     screenshot = args.out / "plots.png"
-    subprocess.run([browser, *CHROMIUM_FLAGS, f"--screenshot={screenshot.resolve()}", page.as_uri()], capture_output=True, timeout=120)
+    subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--screenshot={screenshot.resolve()}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     plots = page.read_text(encoding="utf-8").count("vegaEmbed(")
     drawn = len(re.findall(r'<canvas[^>]*class="marks"', dom))
     image = Image.open(screenshot).convert("L")
     histogram = image.histogram()
     ink = sum(histogram[:200]) / (image.width * image.height)
-    result = {"page": str(page), "screenshot": str(screenshot), "plots": plots, "drawn": drawn, "ink_fraction": round(ink, 4)}
+    result = {
+        "page": str(page),
+        "screenshot": str(screenshot),
+        "plots": plots,
+        "drawn": drawn,
+        "ink_fraction": round(ink, 4),
+    }
     write_json(args.out / "plots_check.json", result)
     print(result)
     if drawn == 0 or drawn < plots or ink < 0.01:

@@ -34,14 +34,26 @@ BENCH = REPO / "benchmarks"
 
 def clone(dest: Path) -> Path:
     files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in files:
-        if (REPO / name).is_file() and not name.startswith(("metrics/", "reports/")) and name != "dvc.lock":
+        if (
+            (REPO / name).is_file()
+            and not name.startswith(("metrics/", "reports/"))
+            and name != "dvc.lock"
+        ):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, dest / name)
     env = environment()
-    for args in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"]):
+    for args in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"],
+    ):
         subprocess.run(args, cwd=dest, check=True, env=env, capture_output=True)
     return dest
 
@@ -63,9 +75,17 @@ def timed(args: list[str], cwd: Path) -> float:
 
 
 def machine() -> dict[str, Any]:
-    info = {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    info = {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     try:
-        model = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        model = next(
+            line
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
         info["cpu"] = model.split(":", 1)[1].strip()
     except (OSError, StopIteration):
         pass
@@ -75,7 +95,11 @@ def machine() -> dict[str, Any]:
 def table(results: dict[str, Any]) -> str:
     pipeline, ft, distill = results["pipeline"], results["finetune"], results["distill"]
     rows = [
-        ("quick `dvc repro`, wall time", f"{pipeline['repro_s']:.0f} s", f"peak RSS {pipeline['peak_rss_mb']:.0f} MB"),
+        (
+            "quick `dvc repro`, wall time",
+            f"{pipeline['repro_s']:.0f} s",
+            f"peak RSS {pipeline['peak_rss_mb']:.0f} MB",
+        ),
         ("no-op `dvc repro`", f"{pipeline['noop_repro_s']:.1f} s", ""),
         (
             "fine-tuning: engine / HF Trainer (samples/s)",
@@ -87,19 +111,39 @@ def table(results: dict[str, Any]) -> str:
             f"{ft['summary']['speedup_vs_trainer_grouped']:.2f}x",
             f"acc {ft['runs']['trainer_grouped']['test_accuracy']:.3f}",
         ),
-        ("KD epoch: live teacher / cached logits", f"{distill['kd_epoch']['speedup']:.1f}x",
-         f"{distill['kd_epoch']['live_epoch_s']:.2f} s vs {distill['kd_epoch']['cached_epoch_s']:.2f} s"),
-        ("teacher epoch: recomputed / cached features", f"{distill['teacher_epoch']['speedup']:.1f}x",
-         f"{distill['teacher_epoch']['recomputed_epoch_s']:.2f} s vs {distill['teacher_epoch']['cached_epoch_s']:.2f} s"),
+        (
+            "KD epoch: live teacher / cached logits",
+            f"{distill['kd_epoch']['speedup']:.1f}x",
+            f"{distill['kd_epoch']['live_epoch_s']:.2f} s vs {distill['kd_epoch']['cached_epoch_s']:.2f} s",
+        ),
+        (
+            "teacher epoch: recomputed / cached features",
+            f"{distill['teacher_epoch']['speedup']:.1f}x",
+            f"{distill['teacher_epoch']['recomputed_epoch_s']:.2f} s vs {distill['teacher_epoch']['cached_epoch_s']:.2f} s",
+        ),
     ]
     if "cpu_bf16_over_fp32_speed" in ft["summary"]:
-        rows.append(("CPU bf16 / fp32 fine-tuning speed", f"{ft['summary']['cpu_bf16_over_fp32_speed']:.2f}x",
-                     f"acc {ft['runs']['engine_bf16']['test_accuracy']:.3f} vs {ft['runs']['engine']['test_accuracy']:.3f}"))
+        rows.append(
+            (
+                "CPU bf16 / fp32 fine-tuning speed",
+                f"{ft['summary']['cpu_bf16_over_fp32_speed']:.2f}x",
+                f"acc {ft['runs']['engine_bf16']['test_accuracy']:.3f} vs {ft['runs']['engine']['test_accuracy']:.3f}",
+            )
+        )
     if ft["summary"].get("gpu_fraction_of_peak_bf16") is not None:
-        rows.append(("GPU fine-tuning, fraction of bf16 peak", f"{ft['summary']['gpu_fraction_of_peak_bf16']:.1%}",
-                     f"{ft['runs']['engine']['tokens_per_s']:.0f} tokens/s"))
-    lines = [f"Machine: {results['machine'].get('cpu', '?')}, {results['machine']['cpus']} CPUs", "",
-             "| measure | ratio / value | detail |", "|---|---:|---|"]
+        rows.append(
+            (
+                "GPU fine-tuning, fraction of bf16 peak",
+                f"{ft['summary']['gpu_fraction_of_peak_bf16']:.1%}",
+                f"{ft['runs']['engine']['tokens_per_s']:.0f} tokens/s",
+            )
+        )
+    lines = [
+        f"Machine: {results['machine'].get('cpu', '?')}, {results['machine']['cpus']} CPUs",
+        "",
+        "| measure | ratio / value | detail |",
+        "|---|---:|---|",
+    ]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines) + "\n"
 
@@ -115,11 +159,18 @@ def main() -> None:
         noop_s = timed(["dvc", "repro"], repo)
         finetune_out, distill_out = repo / "bench-finetune.json", repo / "bench-distill.json"
         gpu = ["--gpu", "--encoder", "models/pretrained/bert"] if args.gpu else []
-        timed([sys.executable, str(BENCH / "finetune_bench.py"), "--out", str(finetune_out), *gpu], repo)
+        timed(
+            [sys.executable, str(BENCH / "finetune_bench.py"), "--out", str(finetune_out), *gpu],
+            repo,
+        )
         timed([sys.executable, str(BENCH / "distill_bench.py"), "--out", str(distill_out)], repo)
         results = {
             "machine": machine(),
-            "pipeline": {"repro_s": round(repro_s, 1), "noop_repro_s": round(noop_s, 2), "peak_rss_mb": round(peak_mb, 1)},
+            "pipeline": {
+                "repro_s": round(repro_s, 1),
+                "noop_repro_s": round(noop_s, 2),
+                "peak_rss_mb": round(peak_mb, 1),
+            },
             "finetune": json.loads(finetune_out.read_text()),
             "distill": json.loads(distill_out.read_text()),
         }

@@ -16,13 +16,21 @@ PathOption = click.Path(path_type=Path)
 @click.option("--finetune", "finetune_dir", type=PathOption, required=True, help="metrics/finetune")
 @click.option("--teacher", type=PathOption, required=True, help="metrics/teacher.json")
 @click.option("--students", type=PathOption, required=True, help="metrics/students")
-@click.option("--summary", "summary_path", type=PathOption, required=True, help="metrics/summary.json")
+@click.option(
+    "--summary", "summary_path", type=PathOption, required=True, help="metrics/summary.json"
+)
 @click.option("--table", type=PathOption, required=True, help="metrics/leaderboard.csv")
 @click.option("--report", type=PathOption, required=True, help="reports/leaderboard.md")
 @click.option("--params", "params_file", default="params.yaml", show_default=True)
 @report_errors
 def main(
-    finetune_dir: Path, teacher: Path, students: Path, summary_path: Path, table: Path, report: Path, params_file: str
+    finetune_dir: Path,
+    teacher: Path,
+    students: Path,
+    summary_path: Path,
+    table: Path,
+    report: Path,
+    params_file: str,
 ) -> None:
     params = load_params(params_file)
     finetune, distill = params.section("finetune"), params.section("students")

@@ -14,7 +14,9 @@ PathOption = click.Path(path_type=Path)
 
 
 @click.command()
-@click.option("--encoder", type=PathOption, required=True, help="models/pretrained/<teacher.encoder>")
+@click.option(
+    "--encoder", type=PathOption, required=True, help="models/pretrained/<teacher.encoder>"
+)
 @click.option("--data", type=PathOption, required=True, help="data/prepared/<teacher.dataset>")
 @click.option("--out", type=PathOption, required=True, help="data/features/<teacher.dataset>")
 @click.option("--params", "params_file", default="params.yaml", show_default=True)
@@ -24,8 +26,19 @@ def main(encoder: Path, data: Path, out: Path, params_file: str) -> None:
     classes, splits = read_prepared(data)
     device = resolve_device(config.train.device)
     precision = resolve_precision(config.feature_precision, device)
-    meta = compute_features(encoder, classes, splits, out, config.max_length, config.feature_batch_size, device, precision)
-    click.echo(f"features: {meta['rows']} x {config.max_length} x {meta['hidden_size']} (float16) in {out}")
+    meta = compute_features(
+        encoder,
+        classes,
+        splits,
+        out,
+        config.max_length,
+        config.feature_batch_size,
+        device,
+        precision,
+    )
+    click.echo(
+        f"features: {meta['rows']} x {config.max_length} x {meta['hidden_size']} (float16) in {out}"
+    )
 
 
 if __name__ == "__main__":

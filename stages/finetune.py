@@ -10,19 +10,16 @@ from textdistill.data.prepare import read_prepared
 from textdistill.errors import report_errors
 from textdistill.evaluate import directory_size_mb, text_latency
 from textdistill.finetune import finetune
-from textdistill.io import read_json, write_json, write_text
+from textdistill.io import read_json, write_json
 from textdistill.models.classifier import save_classifier
 from textdistill.models.store import SPEC
 from textdistill.results import (
-    CONFUSION,
-    CURVES,
+    Card,
     checkpoint_dir,
     epoch_logger,
     fingerprint,
-    log_outputs,
-    model_card,
+    publish,
     training_metrics,
-    write_outputs,
 )
 from textdistill.tracking import stage_run
 
@@ -38,7 +35,9 @@ PathOption = click.Path(path_type=Path)
 @click.option("--plots", type=PathOption, required=True, help="metrics/finetune/<model>/")
 @click.option("--params", "params_file", default="params.yaml", show_default=True)
 @report_errors
-def main(model: str, encoder: Path, data: Path, out: Path, metrics: Path, plots: Path, params_file: str) -> None:
+def main(
+    model: str, encoder: Path, data: Path, out: Path, metrics: Path, plots: Path, params_file: str
+) -> None:
     params = load_params(params_file)
     config = params.section("finetune").train_config(model)
     dataset = params.finetune.dataset
@@ -80,13 +79,15 @@ def main(model: str, encoder: Path, data: Path, out: Path, metrics: Path, plots:
             "best epoch (on validation)": tuned.result.best_epoch,
             "parameters": f"{scores['model']['parameters']:,}",
         }
-        smoke = params.download[dataset].source == "sample"
-        write_text(out / "README.md", model_card(f"{model} fine-tuned on {dataset}", facts, scores, smoke))
-        write_outputs(tuned.result, scores, splits["test"]["label"].to_numpy(), classes, metrics, plots)
-        log_outputs(run, scores, [metrics, plots / CURVES, plots / CONFUSION, out / "README.md"])
-        run.log_model(out)
+        card = Card(
+            f"{model} fine-tuned on {dataset}", facts, params.download[dataset].source == "sample"
+        )
+        labels = splits["test"]["label"].to_numpy()
+        publish(run, tuned.result, scores, card, labels, classes, out, metrics, plots)
     shutil.rmtree(checkpoints, ignore_errors=True)
-    click.echo(f"{stage}: test accuracy {scores['test']['accuracy']:.4f} (best epoch {tuned.result.best_epoch})")
+    click.echo(
+        f"{stage}: test accuracy {scores['test']['accuracy']:.4f} (best epoch {tuned.result.best_epoch})"
+    )
 
 
 if __name__ == "__main__":

@@ -18,10 +18,14 @@ PathOption = click.Path(path_type=Path)
 @click.option("--raw", type=PathOption, required=True, help="data/raw/<dataset>")
 @click.option("--out", type=PathOption, required=True, help="data/prepared/<dataset>")
 @click.option("--metrics", type=PathOption, required=True, help="metrics/data/<dataset>.json")
-@click.option("--report", "report_path", type=PathOption, required=True, help="reports/data/<dataset>.md")
+@click.option(
+    "--report", "report_path", type=PathOption, required=True, help="reports/data/<dataset>.md"
+)
 @click.option("--params", "params_file", default="params.yaml", show_default=True)
 @report_errors
-def main(dataset: str, raw: Path, out: Path, metrics: Path, report_path: Path, params_file: str) -> None:
+def main(
+    dataset: str, raw: Path, out: Path, metrics: Path, report_path: Path, params_file: str
+) -> None:
     params = load_params(params_file)
     config = params.dataset("prepare", dataset)
     stage_params = {"seed": params.seed, "dataset": dataset, "prepare": config.model_dump()}

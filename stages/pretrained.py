@@ -11,14 +11,18 @@ from textdistill.models.pretrained import materialize_named
 
 @click.command()
 @click.argument("name")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="models/pretrained/<name>")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="models/pretrained/<name>"
+)
 @click.option("--params", "params_file", default="params.yaml", show_default=True)
 @report_errors
 def main(name: str, out: Path, params_file: str) -> None:
     params = load_params(params_file)
     params.dataset("pretrained", name)  # a clear error for an unknown name
     source = materialize_named(name, params.pretrained, out)
-    click.echo(f"{name}: {source['model_type']}, {source['num_hidden_layers']} layers, {source['parameters']:,} parameters")
+    click.echo(
+        f"{name}: {source['model_type']}, {source['num_hidden_layers']} layers, {source['parameters']:,} parameters"
+    )
 
 
 if __name__ == "__main__":

@@ -11,18 +11,15 @@ from textdistill.data.prepare import read_prepared
 from textdistill.distill import KD_LOSSES, train_student
 from textdistill.errors import report_errors
 from textdistill.evaluate import directory_size_mb, text_latency
-from textdistill.io import read_json, write_text
+from textdistill.io import read_json
 from textdistill.models.store import save_model
 from textdistill.results import (
-    CONFUSION,
-    CURVES,
+    Card,
     checkpoint_dir,
     epoch_logger,
     fingerprint,
-    log_outputs,
-    model_card,
+    publish,
     training_metrics,
-    write_outputs,
 )
 from textdistill.tracking import stage_run
 
@@ -34,14 +31,24 @@ PathOption = click.Path(path_type=Path)
 @click.argument("kd_mode")
 @click.option("--features", type=PathOption, required=True, help="data/features/<dataset> (ids)")
 @click.option("--logits", type=PathOption, required=True, help="data/logits/<dataset>")
-@click.option("--data", type=PathOption, required=True, help="data/prepared/<dataset> (latency texts)")
+@click.option(
+    "--data", type=PathOption, required=True, help="data/prepared/<dataset> (latency texts)"
+)
 @click.option("--out", type=PathOption, required=True, help="models/students/<arch>-<kd>")
 @click.option("--metrics", type=PathOption, required=True, help="metrics/students/<arch>-<kd>.json")
 @click.option("--plots", type=PathOption, required=True, help="metrics/students/<arch>-<kd>/")
 @click.option("--params", "params_file", default="params.yaml", show_default=True)
 @report_errors
 def main(
-    arch: str, kd_mode: str, features: Path, logits: Path, data: Path, out: Path, metrics: Path, plots: Path, params_file: str
+    arch: str,
+    kd_mode: str,
+    features: Path,
+    logits: Path,
+    data: Path,
+    out: Path,
+    metrics: Path,
+    plots: Path,
+    params_file: str,
 ) -> None:
     params = load_params(params_file)
     config = params.section("students")
@@ -87,13 +94,15 @@ def main(
             "best epoch (on validation)": trained.result.best_epoch,
             "agreement with the teacher (test)": scores["teacher_agreement"],
         }
-        smoke = params.download[dataset].source == "sample"
-        write_text(out / "README.md", model_card(f"Student {arch}, KD {kd_mode}", facts, scores, smoke))
-        write_outputs(trained.result, scores, trained.data["test"].labels, trained.spec["classes"], metrics, plots)
-        log_outputs(run, scores, [metrics, plots / CURVES, plots / CONFUSION, out / "README.md"])
-        run.log_model(out)
+        card = Card(
+            f"Student {arch}, KD {kd_mode}", facts, params.download[dataset].source == "sample"
+        )
+        labels, classes = trained.data["test"].labels, trained.spec["classes"]
+        publish(run, trained.result, scores, card, labels, classes, out, metrics, plots)
     shutil.rmtree(checkpoints, ignore_errors=True)
-    click.echo(f"{stage}: test accuracy {scores['test']['accuracy']:.4f} (best epoch {trained.result.best_epoch})")
+    click.echo(
+        f"{stage}: test accuracy {scores['test']['accuracy']:.4f} (best epoch {trained.result.best_epoch})"
+    )
 
 
 if __name__ == "__main__":

@@ -7,22 +7,18 @@ import click
 from transformers import AutoTokenizer
 
 from textdistill.config import load_params
+from textdistill.data.prepare import read_prepared
 from textdistill.distill import teacher_logits, train_teacher, write_logits
 from textdistill.errors import report_errors
-from textdistill.data.prepare import read_prepared
 from textdistill.evaluate import directory_size_mb, text_latency
-from textdistill.io import write_text
 from textdistill.models.store import load_model, save_model
 from textdistill.results import (
-    CONFUSION,
-    CURVES,
+    Card,
     checkpoint_dir,
     epoch_logger,
     fingerprint,
-    log_outputs,
-    model_card,
+    publish,
     training_metrics,
-    write_outputs,
 )
 from textdistill.tracking import stage_run
 
@@ -31,14 +27,24 @@ PathOption = click.Path(path_type=Path)
 
 @click.command()
 @click.option("--features", type=PathOption, required=True, help="data/features/<dataset>")
-@click.option("--data", type=PathOption, required=True, help="data/prepared/<dataset> (latency texts)")
+@click.option(
+    "--data", type=PathOption, required=True, help="data/prepared/<dataset> (latency texts)"
+)
 @click.option("--out", type=PathOption, required=True, help="models/teacher")
 @click.option("--logits", type=PathOption, required=True, help="data/logits/<dataset>")
 @click.option("--metrics", type=PathOption, required=True, help="metrics/teacher.json")
 @click.option("--plots", type=PathOption, required=True, help="metrics/teacher/")
 @click.option("--params", "params_file", default="params.yaml", show_default=True)
 @report_errors
-def main(features: Path, data: Path, out: Path, logits: Path, metrics: Path, plots: Path, params_file: str) -> None:
+def main(
+    features: Path,
+    data: Path,
+    out: Path,
+    logits: Path,
+    metrics: Path,
+    plots: Path,
+    params_file: str,
+) -> None:
     params = load_params(params_file)
     config = params.section("teacher")
     stage_params = {"seed": params.seed} | config.model_dump()
@@ -70,12 +76,16 @@ def main(features: Path, data: Path, out: Path, logits: Path, metrics: Path, plo
             "training": f"{config.train.optimizer} lr {config.train.lr}, {config.train.epochs} epochs",
             "best epoch (on validation)": trained.result.best_epoch,
         }
-        smoke = params.download[config.dataset].source == "sample"
-        write_text(out / "README.md", model_card("BERT-VDCNN teacher", facts, scores, smoke))
-        write_outputs(trained.result, scores, trained.data["test"].labels, trained.spec["classes"], metrics, plots)
-        log_outputs(run, scores, [metrics, plots / CURVES, plots / CONFUSION, out / "README.md"])
+        card = Card("BERT-VDCNN teacher", facts, params.download[config.dataset].source == "sample")
+        labels, classes = trained.data["test"].labels, trained.spec["classes"]
+        # The teacher needs its encoder directory to run: reload it with textdistill predict.
+        publish(
+            run, trained.result, scores, card, labels, classes, out, metrics, plots, log_model=False
+        )
     shutil.rmtree(checkpoints, ignore_errors=True)
-    click.echo(f"teacher: test accuracy {scores['test']['accuracy']:.4f} (best epoch {trained.result.best_epoch})")
+    click.echo(
+        f"teacher: test accuracy {scores['test']['accuracy']:.4f} (best epoch {trained.result.best_epoch})"
+    )
 
 
 if __name__ == "__main__":

@@ -58,16 +58,40 @@ def run(
 
 def commit(repo: Path, message: str) -> None:
     run(["git", "add", "-A"], repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", message], repo)
+    run(
+        [
+            "git",
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            message,
+        ],
+        repo,
+    )
 
 
-def make_clone(root: Path, mlflow_template: Path, edit: Callable[[Path], None] | None = None) -> Path:
+def make_clone(
+    root: Path, mlflow_template: Path, edit: Callable[[Path], None] | None = None
+) -> Path:
     """The working tree (tracked and unignored files, no outputs) as a fresh git repository."""
     files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in files:
-        if (REPO / name).is_file() and not name.startswith(("metrics/", "reports/")) and name != "dvc.lock":
+        if (
+            (REPO / name).is_file()
+            and not name.startswith(("metrics/", "reports/"))
+            and name != "dvc.lock"
+        ):
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
     shutil.copyfile(mlflow_template, root / "mlflow.db")  # migrated once: quicker than migrating
@@ -100,5 +124,3 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) ->
     done = run(["dvc", "repro"], repo, timeout=1200)
     commit(repo, "pipeline outputs")  # queued experiments start from a commit
     return repo, done.stdout
-
-

@@ -19,33 +19,102 @@ GOOD_CSV = '"1","World news","Talks resumed."\n"2","Sports","A goal."\n"3","Biz"
 
 # (name, format, file name, content bytes, what the message must contain)
 RAW_CASES = [
-    ("fasttext line without a label", "fasttext", "t.ft.txt", b"__label__1 ok\nno label here\n", ":2: column 'label'"),
-    ("fasttext label out of range", "fasttext", "t.ft.txt", b"__label__1 ok\n__label__3 three\n", "got '__label__3', expected a label in 1..2"),
-    ("fasttext label not a number", "fasttext", "t.ft.txt", b"__label__pos ok\n", "got '__label__pos'"),
-    ("fasttext empty text", "fasttext", "t.ft.txt", b"__label__1 ok\n__label__2    \n", "column 'text': got '   ', expected non-empty text"),
-    ("fasttext two labels", "fasttext", "t.ft.txt", b"__label__1 __label__2 both\n", "exactly one label"),
+    (
+        "fasttext line without a label",
+        "fasttext",
+        "t.ft.txt",
+        b"__label__1 ok\nno label here\n",
+        ":2: column 'label'",
+    ),
+    (
+        "fasttext label out of range",
+        "fasttext",
+        "t.ft.txt",
+        b"__label__1 ok\n__label__3 three\n",
+        "got '__label__3', expected a label in 1..2",
+    ),
+    (
+        "fasttext label not a number",
+        "fasttext",
+        "t.ft.txt",
+        b"__label__pos ok\n",
+        "got '__label__pos'",
+    ),
+    (
+        "fasttext empty text",
+        "fasttext",
+        "t.ft.txt",
+        b"__label__1 ok\n__label__2    \n",
+        "column 'text': got '   ', expected non-empty text",
+    ),
+    (
+        "fasttext two labels",
+        "fasttext",
+        "t.ft.txt",
+        b"__label__1 __label__2 both\n",
+        "exactly one label",
+    ),
     ("non-UTF-8 byte", "fasttext", "t.ft.txt", b"__label__1 ok\n__label__2 caf\xe9\n", "UTF-8"),
     ("corrupt gzip", "fasttext", "t.ft.txt.gz", b"this is not gzip", "cannot decompress"),
-    ("truncated bz2", "fasttext", "t.ft.txt.bz2", bz2.compress(GOOD_FT.encode())[:-20], "cannot decompress"),
-    ("CSV row with two columns", "agnews_csv", "t.csv", b'"1","a","b"\n"2","only two"\n', ":2: column 'columns'"),
+    (
+        "truncated bz2",
+        "fasttext",
+        "t.ft.txt.bz2",
+        bz2.compress(GOOD_FT.encode())[:-20],
+        "cannot decompress",
+    ),
+    (
+        "CSV row with two columns",
+        "agnews_csv",
+        "t.csv",
+        b'"1","a","b"\n"2","only two"\n',
+        ":2: column 'columns'",
+    ),
     ("CSV row with four columns", "agnews_csv", "t.csv", b'"1","a","b","c"\n', "3 columns"),
-    ("CSV class out of range", "agnews_csv", "t.csv", b'"5","a","b"\n', "got '5', expected a label in 1..4"),
+    (
+        "CSV class out of range",
+        "agnews_csv",
+        "t.csv",
+        b'"5","a","b"\n',
+        "got '5', expected a label in 1..4",
+    ),
     ("CSV class zero", "agnews_csv", "t.csv", b'"0","a","b"\n', "got '0'"),
     ("CSV empty title and text", "agnews_csv", "t.csv", b'"1","",""\n', "non-empty text"),
     ("CSV non-UTF-8 byte", "agnews_csv", "t.csv", b'"1","caf\xff","b"\n', "UTF-8"),
     ("CSV gz with a short row", "agnews_csv", "t.csv.gz", gzip.compress(b'"1","a"\n'), "3 columns"),
-    ("table missing text column", "table", "t.csv", b"body,label\nx,neg\n", "missing column(s) ['text']"),
+    (
+        "table missing text column",
+        "table",
+        "t.csv",
+        b"body,label\nx,neg\n",
+        "missing column(s) ['text']",
+    ),
     ("table unknown label", "table", "t.csv", b"text,label\nx,maybe\n", "got 'maybe'"),
-    ("table label integer out of range", "table", "t.jsonl", b'{"text": "x", "label": 7}\n', "got '7'"),
+    (
+        "table label integer out of range",
+        "table",
+        "t.jsonl",
+        b'{"text": "x", "label": 7}\n',
+        "got '7'",
+    ),
     ("table empty text", "table", "t.tsv", b"text\tlabel\n\tneg\n", "non-empty text"),
     ("table of an unknown kind", "table", "t.xml", b"<x/>", "unknown table type"),
 ]
-CLASSES = {"fasttext": ["neg", "pos"], "agnews_csv": ["World", "Sports", "Business", "Sci/Tech"], "table": ["neg", "pos"]}
+CLASSES = {
+    "fasttext": ["neg", "pos"],
+    "agnews_csv": ["World", "Sports", "Business", "Sci/Tech"],
+    "table": ["neg", "pos"],
+}
 
 
 def params_for(fmt: str, train: str, test: str) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    config = {"format": fmt, "classes": CLASSES[fmt], "source": "files", "files": {"train": train, "test": test}}
+    config = {
+        "format": fmt,
+        "classes": CLASSES[fmt],
+        "source": "files",
+        "files": {"train": train, "test": test},
+    }
     if fmt == "table":
         config["columns"] = {"text": "text", "label": "label"}
     params["download"]["amazon"] = config
@@ -55,7 +124,9 @@ def params_for(fmt: str, train: str, test: str) -> dict:
 def download(tmp_path: Path, params: dict) -> tuple[int, str]:
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
-    result = CliRunner().invoke(download_main, ["amazon", "--out", str(tmp_path / "raw"), "--params", str(path)])
+    result = CliRunner().invoke(
+        download_main, ["amazon", "--out", str(tmp_path / "raw"), "--params", str(path)]
+    )
     return result.exit_code, result.output
 
 
@@ -69,14 +140,26 @@ def good_output(tmp_path: Path) -> bytes:
     return (tmp_path / "raw" / "manifest.json").read_bytes()
 
 
-@pytest.mark.parametrize(("case", "fmt", "name", "content", "expected"), RAW_CASES, ids=[c[0] for c in RAW_CASES])
-def test_malformed_raw_file(tmp_path: Path, good_output: bytes, case: str, fmt: str, name: str, content: bytes, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "fmt", "name", "content", "expected"), RAW_CASES, ids=[c[0] for c in RAW_CASES]
+)
+def test_malformed_raw_file(
+    tmp_path: Path,
+    good_output: bytes,
+    case: str,
+    fmt: str,
+    name: str,
+    content: bytes,
+    expected: str,
+) -> None:
     bad = tmp_path / name
     bad.write_bytes(content)
     good = tmp_path / ("good.ft.txt" if fmt == "fasttext" else "good.csv")
     if fmt == "agnews_csv":
         good.write_text(GOOD_CSV)
-    code, output = download(tmp_path, params_for(fmt, str(bad), str(good) if fmt != "table" else str(bad)))
+    code, output = download(
+        tmp_path, params_for(fmt, str(bad), str(good) if fmt != "table" else str(bad))
+    )
     assert code == 2, output
     assert expected in output
     assert str(bad) in output  # the message names the file
@@ -85,7 +168,10 @@ def test_malformed_raw_file(tmp_path: Path, good_output: bytes, case: str, fmt: 
 
 
 def test_missing_file(tmp_path: Path, good_output: bytes) -> None:
-    code, output = download(tmp_path, params_for("fasttext", str(tmp_path / "absent.ft.txt"), str(tmp_path / "good.ft.txt")))
+    code, output = download(
+        tmp_path,
+        params_for("fasttext", str(tmp_path / "absent.ft.txt"), str(tmp_path / "good.ft.txt")),
+    )
     assert code == 2 and "raw file not found" in output and "absent.ft.txt" in output
     assert (tmp_path / "raw" / "manifest.json").read_bytes() == good_output
 
@@ -98,14 +184,28 @@ PARAM_CASES = [
     ("unknown loss", ["loss"], "mse", "loss is 'mse' but losses lists"),
     ("unknown KD mode", ["students", "kd_modes"], ["none", "fitnet"], "students.kd_modes"),
     ("bad split size", ["prepare", "agnews", "splits", "val"], -5, "prepare.agnews.splits.val"),
-    ("fine-tune lr of wrong type", ["finetune", "models", "bert"], {"lr": "fast"}, "finetune.models.bert.lr"),
-    ("derive from an unknown base", ["pretrained", "tinybert", "base"], "roberta", "pretrained.tinybert.base"),
+    (
+        "fine-tune lr of wrong type",
+        ["finetune", "models", "bert"],
+        {"lr": "fast"},
+        "finetune.models.bert.lr",
+    ),
+    (
+        "derive from an unknown base",
+        ["pretrained", "tinybert", "base"],
+        "roberta",
+        "pretrained.tinybert.base",
+    ),
     ("teacher encoder unknown", ["teacher", "encoder"], "gpt", "teacher.encoder"),
 ]
 
 
-@pytest.mark.parametrize(("case", "path", "value", "expected"), PARAM_CASES, ids=[c[0] for c in PARAM_CASES])
-def test_wrong_params(tmp_path: Path, good_output: bytes, case: str, path: list[str], value: object, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "path", "value", "expected"), PARAM_CASES, ids=[c[0] for c in PARAM_CASES]
+)
+def test_wrong_params(
+    tmp_path: Path, good_output: bytes, case: str, path: list[str], value: object, expected: str
+) -> None:
     params = params_for("fasttext", str(tmp_path / "good.ft.txt"), str(tmp_path / "good.ft.txt"))
     node = params
     for key in path[:-1]:

@@ -21,17 +21,24 @@ def test_default_cleaning_is_the_source_regex() -> None:
     # Punctuation goes; digits and underscores stay, as in re.sub(r'[^\w\s]', '', text).
     assert cleaned.tolist() == ["Great CD 55 would buy_again", "spaced out", ""]
     assert report.rows == 3 and report.changed == 3
-    assert report.examples[0] == ("Great CD!!! 5/5, would buy_again.", "Great CD 55 would buy_again")
+    assert report.examples[0] == (
+        "Great CD!!! 5/5, would buy_again.",
+        "Great CD 55 would buy_again",
+    )
     assert report.chars_after < report.chars_before
 
 
 def test_cleaning_is_configurable() -> None:
-    cleaned, _ = clean_texts(pd.Series(["Hello, World 42"]), CleanConfig(pattern=r"\d+", lowercase=True))
+    cleaned, _ = clean_texts(
+        pd.Series(["Hello, World 42"]), CleanConfig(pattern=r"\d+", lowercase=True)
+    )
     assert cleaned.tolist() == ["hello, world"]
 
 
 def test_drops_count_what_they_drop() -> None:
-    frame = pd.DataFrame({"id": ["a", "b", "c", "d"], "text": ["x", "", "x", "y"], "label": [0, 1, 1, 0]})
+    frame = pd.DataFrame(
+        {"id": ["a", "b", "c", "d"], "text": ["x", "", "x", "y"], "label": [0, 1, 1, 0]}
+    )
     frame, empty = drop_empty(frame)
     frame, duplicates = drop_duplicates(frame)
     assert (empty, duplicates) == (1, 1)
@@ -48,7 +55,13 @@ def test_class_quotas_sum_exactly() -> None:
 
 def pool(n: int, prefix: str, rng: np.random.Generator) -> pd.DataFrame:
     labels = rng.choice(2, size=n, p=[0.3, 0.7])
-    return pd.DataFrame({"id": [f"{prefix}-{i}" for i in range(n)], "text": [f"{prefix} {i}" for i in range(n)], "label": labels})
+    return pd.DataFrame(
+        {
+            "id": [f"{prefix}-{i}" for i in range(n)],
+            "text": [f"{prefix} {i}" for i in range(n)],
+            "label": labels,
+        }
+    )
 
 
 @pytest.mark.parametrize("test_from", ["test", "train"])
@@ -72,7 +85,9 @@ def test_splits_have_exact_sizes_are_stratified_and_disjoint(test_from: str) -> 
 def test_all_takes_what_remains_and_too_many_fails() -> None:
     rng = np.random.default_rng(0)
     train_pool = pool(100, "train", rng)
-    splits = make_splits(train_pool, None, SplitConfig(train="all", val=10, test=20, test_from="train"), 0)
+    splits = make_splits(
+        train_pool, None, SplitConfig(train="all", val=10, test=20, test_from="train"), 0
+    )
     assert len(splits["train"]) == 70
     with pytest.raises(DataError, match="asks for 200 rows but only 100 remain"):
         make_splits(train_pool, None, SplitConfig(train=10, val=10, test=200, test_from="train"), 0)
@@ -91,12 +106,20 @@ def raw(rows: list[tuple[int, str, int, str]]) -> pd.DataFrame:
 
 
 def test_raw_schema_lists_every_bad_row_with_file_line_value_expected() -> None:
-    frame = raw([(1, "__label__1", 0, "ok"), (2, "__label__3", 2, "out of range"), (3, "__label__2", 1, "   ")])
+    frame = raw(
+        [
+            (1, "__label__1", 0, "ok"),
+            (2, "__label__3", 2, "out of range"),
+            (3, "__label__2", 1, "   "),
+        ]
+    )
     with pytest.raises(DataError) as error:
         validate_raw(frame, CLASSES, "raw/train.ft.txt")
     message = str(error.value)
     assert "2 problem(s)" in message
-    assert "raw/train.ft.txt:2: column 'label': got '__label__3', expected a label in 1..2" in message
+    assert (
+        "raw/train.ft.txt:2: column 'label': got '__label__3', expected a label in 1..2" in message
+    )
     assert "raw/train.ft.txt:3: column 'text': got '   ', expected non-empty text" in message
 
 
@@ -107,7 +130,12 @@ def test_raw_schema_accepts_good_rows() -> None:
 
 def test_prepared_schema_catches_duplicates_and_mismatched_names() -> None:
     frame = pd.DataFrame(
-        {"id": ["train-1", "train-1"], "text": ["a", "b"], "label": [0, 1], "label_name": ["negative", "negative"]}
+        {
+            "id": ["train-1", "train-1"],
+            "text": ["a", "b"],
+            "label": [0, 1],
+            "label_name": ["negative", "negative"],
+        }
     ).astype({"label": "int64"})
     with pytest.raises(DataError) as error:
         validate_prepared(frame, CLASSES, "train")

@@ -28,11 +28,19 @@ def test_the_quick_profile_is_valid() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (["prepare", "amazon", "splits", "trian"], 5, "prepare.amazon.splits.trian: Extra inputs are not permitted"),
+        (
+            ["prepare", "amazon", "splits", "trian"],
+            5,
+            "prepare.amazon.splits.trian: Extra inputs are not permitted",
+        ),
         (["prepare", "amazon", "splits", "train"], "800", "prepare.amazon.splits.train"),
         (["prepare", "amazon", "splits", "train"], 0, "prepare.amazon.splits.train"),
         (["seed"], "42", "seed: Input should be a valid integer"),
-        (["download", "amazon", "format"], "xml", "download.amazon.format: Input should be 'fasttext'"),
+        (
+            ["download", "amazon", "format"],
+            "xml",
+            "download.amazon.format: Input should be 'fasttext'",
+        ),
         (["download", "amazon", "source"], "files", "no 'files' section is given"),
         (["download", "amazon", "classes"], ["a", "a"], "class names must be unique"),
         (["prepare", "amazon", "clean", "pattern"], "[", "not a valid regular expression"),
@@ -68,7 +76,9 @@ def test_unknown_dataset_and_bad_files(raw: dict, tmp_path: Path) -> None:
 def test_params_yaml_is_the_composed_quick_profile() -> None:
     from textdistill.profiles import compose
 
-    assert compose("quick", conf_dir=REPO / "conf") == yaml.safe_load((REPO / "params.yaml").read_text())
+    assert compose("quick", conf_dir=REPO / "conf") == yaml.safe_load(
+        (REPO / "params.yaml").read_text()
+    )
 
 
 def test_the_paper_profile_composes_to_valid_params() -> None:
@@ -79,7 +89,14 @@ def test_the_paper_profile_composes_to_valid_params() -> None:
     assert params.pretrained["bert"].id == "bert-base-uncased"
     assert params.pretrained["tinybert"].id == "huawei-noah/TinyBERT_General_4L_312D"
     tinybert = params.section("finetune").train_config("tinybert")
-    assert (tinybert.lr, tinybert.epochs, tinybert.batch_size, tinybert.max_length) == (2e-5, 7, 16, 512)
+    assert (tinybert.lr, tinybert.epochs, tinybert.batch_size, tinybert.max_length) == (
+        2e-5,
+        7,
+        16,
+        512,
+    )
     assert params.section("finetune").train_config("bert").lr == 5e-6
-    assert params.section("teacher").train.epochs == 30 and params.section("teacher").train.lr == 0.01
+    assert (
+        params.section("teacher").train.epochs == 30 and params.section("teacher").train.lr == 0.01
+    )
     assert params.section("students").train.epochs == 20

@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from textdistill.config import EncoderSpec, TrainConfig
-from textdistill.distill import read_logits, teacher_logits, train_student, train_teacher, write_logits
+from textdistill.distill import (
+    read_logits,
+    teacher_logits,
+    train_student,
+    train_teacher,
+    write_logits,
+)
 from textdistill.features import compute_features, load_features
 from textdistill.losses import build_loss
 from textdistill.models.pretrained import materialize_named
@@ -25,17 +31,25 @@ def frame(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     words = {0: "match goal team coach season", 1: "software chip internet data code"}
     labels = rng.integers(0, 2, n)
-    texts = [" ".join(rng.choice(words[label].split(), 6)) + f" item {i}" for i, label in enumerate(labels)]
+    texts = [
+        " ".join(rng.choice(words[label].split(), 6)) + f" item {i}"
+        for i, label in enumerate(labels)
+    ]
     return pd.DataFrame({"id": [f"r-{i}" for i in range(n)], "text": texts, "label": labels})
 
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("distill")
-    specs = {"bert": EncoderSpec(source="package"), "tiny": EncoderSpec(source="derive", base="bert", layers=[0])}
+    specs = {
+        "bert": EncoderSpec(source="package"),
+        "tiny": EncoderSpec(source="derive", base="bert", layers=[0]),
+    }
     materialize_named("tiny", specs, root / "encoder")
     splits = {"train": frame(48, 0), "val": frame(16, 1), "test": frame(16, 2)}
-    compute_features(root / "encoder", CLASSES, splits, root / "features", 16, 32, torch.device("cpu"))
+    compute_features(
+        root / "encoder", CLASSES, splits, root / "features", 16, 32, torch.device("cpu")
+    )
     return {"root": root, "encoder": root / "encoder", "features": root / "features"}
 
 
@@ -62,7 +76,13 @@ def test_teacher_then_students_from_cached_logits(cache: dict[str, Path]) -> Non
     assert read_logits(cache["root"] / "logits")["train"].dtype == np.float32
 
     student = train_student(
-        cache["features"], cache["root"] / "logits", "simpler_cnn", {}, TRAIN, build_loss("dist"), seed=0
+        cache["features"],
+        cache["root"] / "logits",
+        "simpler_cnn",
+        {},
+        TRAIN,
+        build_loss("dist"),
+        seed=0,
     )
     assert 0.0 <= student.result.extra["teacher_agreement"] <= 1.0
     assert student.result.train_samples == 2 * (48 // 8) * 8  # KD drops partial batches
@@ -78,7 +98,9 @@ def test_saved_teacher_and_student_reload_and_predict_alike(cache: dict[str, Pat
     assert isinstance(pipeline, EncoderVDCNN) and spec["classes"] == CLASSES
     # End to end from raw text (encoder + VDCNN) matches the logits from cached features.
     texts = frame(16, 2)["text"].tolist()
-    encoded = tokenizer(texts, truncation=True, max_length=16, padding="max_length", return_tensors="pt")
+    encoded = tokenizer(
+        texts, truncation=True, max_length=16, padding="max_length", return_tensors="pt"
+    )
     with torch.inference_mode():
         direct = pipeline(encoded["input_ids"], encoded["attention_mask"]).numpy()
     np.testing.assert_allclose(direct, teacher.result.test_logits, rtol=1e-2, atol=1e-2)
@@ -94,19 +116,34 @@ def test_predict_cli_on_a_saved_student(cache: dict[str, Path], tmp_path: Path) 
 
     teacher = train_teacher(cache["features"], VDCNN, TRAIN, build_loss("ce"), seed=0)
     write_logits(teacher_logits(teacher, TRAIN), tmp_path / "logits")
-    student = train_student(cache["features"], tmp_path / "logits", "simple_cnn", {}, TRAIN, build_loss("kd"), seed=0)
+    student = train_student(
+        cache["features"], tmp_path / "logits", "simple_cnn", {}, TRAIN, build_loss("kd"), seed=0
+    )
     student.spec["clean"] = {"pattern": r"[^\w\s]", "replacement": "", "lowercase": False}
-    save_model(student.model, student.spec, AutoTokenizer.from_pretrained(cache["encoder"]), tmp_path / "student")
+    save_model(
+        student.model,
+        student.spec,
+        AutoTokenizer.from_pretrained(cache["encoder"]),
+        tmp_path / "student",
+    )
 
     runner = CliRunner()
-    done = runner.invoke(main, ["predict", "--model", str(tmp_path / "student"), "goal match!", "chip data"])
+    done = runner.invoke(
+        main, ["predict", "--model", str(tmp_path / "student"), "goal match!", "chip data"]
+    )
     assert done.exit_code == 0, done.output
     lines = done.output.strip().splitlines()
-    assert len(lines) == 2 and lines[0].split("\t")[0] in CLASSES and lines[0].endswith("goal match!")
+    assert (
+        len(lines) == 2 and lines[0].split("\t")[0] in CLASSES and lines[0].endswith("goal match!")
+    )
 
-    done = runner.invoke(main, ["predict", "--model", str(tmp_path / "student"), "--json"], input="code software\n\n")
+    done = runner.invoke(
+        main, ["predict", "--model", str(tmp_path / "student"), "--json"], input="code software\n\n"
+    )
     record = json.loads(done.output)
-    assert record["label"] in CLASSES and sum(record["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+    assert record["label"] in CLASSES and sum(record["probabilities"].values()) == pytest.approx(
+        1, abs=1e-4
+    )
 
     missing = runner.invoke(main, ["predict", "--model", str(tmp_path / "absent"), "x"])
     assert missing.exit_code != 0 and "no model at" in missing.output

@@ -40,7 +40,10 @@ def test_fasttext_plain_compressed_and_crlf(tmp_path: Path, name: str, newline: 
     frame = read_fasttext(write(tmp_path / name, FASTTEXT, newline))
     assert frame["label"].tolist() == [1, 0]
     assert frame["line"].tolist() == [1, 2]
-    assert frame["text"].tolist() == ["Great CD: My lovely Pat has one of the GREAT voices.", "Bad: no."]
+    assert frame["text"].tolist() == [
+        "Great CD: My lovely Pat has one of the GREAT voices.",
+        "Bad: no.",
+    ]
     assert not any("\r" in text for text in frame["text"])
 
 
@@ -78,7 +81,9 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["test.csv", "test.csv.gz", "test.csv.bz2"])
 def test_agnews_quoted_commas_and_escaped_newlines(tmp_path: Path, name: str) -> None:
-    frame = read_agnews_csv(write(tmp_path / name, AGNEWS, "\r\n" if name.endswith("bz2") else "\n"))
+    frame = read_agnews_csv(
+        write(tmp_path / name, AGNEWS, "\r\n" if name.endswith("bz2") else "\n")
+    )
     assert frame["label"].tolist() == [2, 3]
     assert frame["text"][0] == (
         "Wall St. Bears Claw Back Into the Black (Reuters) Reuters - Short-sellers, "
@@ -126,7 +131,10 @@ def test_generic_tables_with_names_or_ints(tmp_path: Path, suffix: str) -> None:
     table = read_table(path, ["neg", "pos"], text="review", label="stars")
     assert table["label"].tolist() == [1, 0]
     assert table["text"].tolist() == ["good, really", "bad"]
-    assert table["line"].tolist()[0] == {".csv": 2, ".tsv": 2, ".jsonl": 1, ".parquet": 0, ".csv.gz": 2}[suffix]
+    assert (
+        table["line"].tolist()[0]
+        == {".csv": 2, ".tsv": 2, ".jsonl": 1, ".parquet": 0, ".csv.gz": 2}[suffix]
+    )
 
 
 def test_generic_table_missing_column(tmp_path: Path) -> None:

@@ -15,13 +15,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import run
 
 pytestmark = pytest.mark.slow
 
 MODELS = ["finetune/bert", "finetune/distilbert", "finetune/tinybert", "teacher"] + [
-    f"student/{arch}-{kd}" for arch in ("simple_cnn", "simpler_cnn") for kd in ("none", "kd", "dist")
+    f"student/{arch}-{kd}"
+    for arch in ("simple_cnn", "simpler_cnn")
+    for kd in ("none", "kd", "dist")
 ]
 
 
@@ -32,7 +33,9 @@ def test_every_stage_ran_and_the_leaderboard_lists_every_model(pipeline: tuple[P
         assert f"| {name} |" in board
     assert "smoke figures" in board
     summary = json.loads((repo / "metrics/summary.json").read_text())
-    assert set(summary["student"]) == {name.split("/")[1] for name in MODELS if name.startswith("student")}
+    assert set(summary["student"]) == {
+        name.split("/")[1] for name in MODELS if name.startswith("student")
+    }
 
 
 def test_second_repro_is_a_no_op_and_metrics_show_works(pipeline: tuple[Path, str]) -> None:
@@ -45,7 +48,16 @@ def test_second_repro_is_a_no_op_and_metrics_show_works(pipeline: tuple[Path, st
 
 def test_predict_with_a_distilled_student(pipeline: tuple[Path, str]) -> None:
     repo, _ = pipeline
-    done = run(["textdistill", "predict", "--model", "models/students/simple_cnn-dist", "stocks and shares rose"], repo)
+    done = run(
+        [
+            "textdistill",
+            "predict",
+            "--model",
+            "models/students/simple_cnn-dist",
+            "stocks and shares rose",
+        ],
+        repo,
+    )
     label = done.stdout.split("\t")[0]
     assert label in {"World", "Sports", "Business", "Sci/Tech"}
 
@@ -60,8 +72,20 @@ def test_mlflow_server_serves_a_run_per_stage_with_metrics(pipeline: tuple[Path,
     repo, _ = pipeline
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{repo / 'mlflow.db'}",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{repo / 'mlflow.db'}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -76,10 +100,16 @@ def test_mlflow_server_serves_a_run_per_stage_with_metrics(pipeline: tuple[Path,
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-        experiment = json.load(urllib.request.urlopen(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=textdistill"))
+        experiment = json.load(
+            urllib.request.urlopen(
+                f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=textdistill"
+            )
+        )
         request = urllib.request.Request(
             f"{base}/api/2.0/mlflow/runs/search",
-            data=json.dumps({"experiment_ids": [experiment["experiment"]["experiment_id"]], "max_results": 1000}).encode(),
+            data=json.dumps(
+                {"experiment_ids": [experiment["experiment"]["experiment_id"]], "max_results": 1000}
+            ).encode(),
             headers={"Content-Type": "application/json"},
         )
         runs = json.load(urllib.request.urlopen(request))["runs"]
@@ -91,9 +121,15 @@ def test_mlflow_server_serves_a_run_per_stage_with_metrics(pipeline: tuple[Path,
         tags = {t["key"]: t["value"] for t in found["data"].get("tags", [])}
         metrics = {m["key"]: m["value"] for m in found["data"].get("metrics", [])}
         by_stage[tags["dvc.stage"]] = (found["info"]["status"], metrics, found["info"]["run_name"])
-    expected = ["prepare@amazon", "prepare@agnews", "teacher"] + [
-        f"finetune@{m}" for m in ("bert", "distilbert", "tinybert")
-    ] + [f"student@{a}-{k}" for a in ("simple_cnn", "simpler_cnn") for k in ("none", "kd", "dist")]
+    expected = (
+        ["prepare@amazon", "prepare@agnews", "teacher"]
+        + [f"finetune@{m}" for m in ("bert", "distilbert", "tinybert")]
+        + [
+            f"student@{a}-{k}"
+            for a in ("simple_cnn", "simpler_cnn")
+            for k in ("none", "kd", "dist")
+        ]
+    )
     for stage in expected:
         status, metrics, name = by_stage[stage]
         assert status == "FINISHED" and name == f"workspace/{stage}"

@@ -53,13 +53,15 @@ def test_sigmoid_focal_gamma0_alpha_half_is_half_summed_bce() -> None:
     logits, labels = torch.randn(8, 4), torch.randint(0, 4, (8,))
     bce = F.binary_cross_entropy_with_logits(logits, F.one_hot(labels, 4).float(), reduction="none")
     expected = 0.5 * bce.mean(0).sum()
-    assert build_loss("focal", alpha=0.5, gamma=0.0)(logits, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert build_loss("focal", alpha=0.5, gamma=0.0)(logits, labels).item() == pytest.approx(
+        expected.item(), rel=1e-6
+    )
 
 
 def test_softmax_focal_hand_value_and_ce_reduction() -> None:
     p0 = math.exp(2) / (math.exp(2) + 1)
     p1 = math.e / (1 + math.e)
-    expected = (-(1 - p0) ** 2 * math.log(p0) - (1 - p1) ** 2 * math.log(p1)) / 2 * 0.25
+    expected = (-((1 - p0) ** 2) * math.log(p0) - (1 - p1) ** 2 * math.log(p1)) / 2 * 0.25
     loss = build_loss("focal", form="softmax", alpha=0.25, gamma=2.0)
     assert loss(LOGITS, LABELS).item() == pytest.approx(expected, rel=1e-6)
     logits, labels = torch.randn(8, 4), torch.randint(0, 4, (8,))
@@ -76,7 +78,9 @@ def test_kd_hand_value_and_temperature_scaling() -> None:
     kl = sum(q * math.log(q / p) for q, p in zip(pt, ps, strict=True))
     ce = -math.log(math.e / (math.e + 1))
     loss = build_loss("kd", alpha=0.3, temperature=t)
-    assert loss(student, label, teacher).item() == pytest.approx(0.7 * ce + 0.3 * t * t * kl, rel=1e-6)
+    assert loss(student, label, teacher).item() == pytest.approx(
+        0.7 * ce + 0.3 * t * t * kl, rel=1e-6
+    )
     assert loss.last_components["kd"] == pytest.approx(t * t * kl, rel=1e-6)
 
 
@@ -98,7 +102,9 @@ def test_dist_hand_value() -> None:
     def pearson(a: list[float], b: list[float]) -> float:
         ma, mb = sum(a) / len(a), sum(b) / len(b)
         da, db = [x - ma for x in a], [x - mb for x in b]
-        return sum(x * y for x, y in zip(da, db, strict=True)) / math.sqrt(sum(x * x for x in da) * sum(y * y for y in db))
+        return sum(x * y for x, y in zip(da, db, strict=True)) / math.sqrt(
+            sum(x * x for x in da) * sum(y * y for y in db)
+        )
 
     ys = [softmax(r) for r in student.tolist()]
     yt = [softmax(r) for r in teacher.tolist()]
@@ -106,7 +112,9 @@ def test_dist_hand_value() -> None:
     intra = 1 - sum(pearson([ys[0][c], ys[1][c]], [yt[0][c], yt[1][c]]) for c in range(3)) / 3
     ce = F.cross_entropy(student, labels).item()
     loss = build_loss("dist")
-    assert loss(student, labels, teacher).item() == pytest.approx(ce + 2 * inter + 2 * intra, rel=1e-5)
+    assert loss(student, labels, teacher).item() == pytest.approx(
+        ce + 2 * inter + 2 * intra, rel=1e-5
+    )
     assert loss.last_components["inter"] == pytest.approx(inter, rel=1e-5)
 
 
@@ -128,7 +136,9 @@ def test_dist_warns_on_two_classes_and_rejects_batch_of_one() -> None:
 
 def test_losses_accept_bf16_inputs() -> None:
     logits = torch.randn(4, 3, dtype=torch.bfloat16, requires_grad=True)
-    loss = build_loss("dist")(logits, torch.tensor([0, 1, 2, 0]), torch.randn(4, 3, dtype=torch.bfloat16))
+    loss = build_loss("dist")(
+        logits, torch.tensor([0, 1, 2, 0]), torch.randn(4, 3, dtype=torch.bfloat16)
+    )
     assert loss.dtype == torch.float32
     loss.backward()
     assert logits.grad is not None

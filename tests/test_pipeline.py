@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import commit, make_clone, run
 
 pytestmark = pytest.mark.slow
@@ -23,7 +22,11 @@ def test_data_stages_run_then_are_up_to_date(clone: Path) -> None:
     assert "Running stage 'prepare@amazon'" in first.stdout
     assert (clone / "data/prepared/amazon/train.parquet").is_file()
     metrics = yaml.safe_load((clone / "metrics/data/amazon.json").read_text())
-    assert metrics["rows"]["train"] == 1600 and metrics["rows"]["val"] == 400 and metrics["rows"]["test"] == 200
+    assert (
+        metrics["rows"]["train"] == 1600
+        and metrics["rows"]["val"] == 400
+        and metrics["rows"]["test"] == 200
+    )
     second = run(["dvc", "repro", *DATA_STAGES], clone)
     assert "Running stage" not in second.stdout
     assert "up to date" in second.stdout
@@ -46,7 +49,10 @@ def test_bad_raw_file_fails_with_its_place_and_keeps_earlier_outputs(clone: Path
     bad = clone / "bad.ft.txt"
     bad.write_text("__label__1 fine\nno label on this line\n__label__2 ok\n")
     params = yaml.safe_load((clone / "params.yaml").read_text())
-    params["download"]["amazon"] |= {"source": "files", "files": {"train": str(bad), "test": str(bad)}}
+    params["download"]["amazon"] |= {
+        "source": "files",
+        "files": {"train": str(bad), "test": str(bad)},
+    }
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         done = run(["dvc", "repro", "download@amazon"], clone, check=False)

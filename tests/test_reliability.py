@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import environment, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
@@ -39,7 +38,14 @@ def test_sigkilled_training_stage_resumes_and_loses_nothing(pipeline: tuple[Path
     repo, _ = pipeline
     set_param(repo, ["finetune", "models", "tinybert"], {"lr": 1.0e-4, "epochs": 4})
     stage = ["dvc", "repro", "finetune@tinybert"]
-    proc = subprocess.Popen(stage, cwd=repo, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        stage,
+        cwd=repo,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while not (repo / CHECKPOINT).is_file():  # wait for the first epoch's checkpoint
         assert proc.poll() is None, proc.stdout.read().decode()
@@ -61,14 +67,20 @@ def test_sigkilled_training_stage_resumes_and_loses_nothing(pipeline: tuple[Path
     fresh = json.loads((repo / "metrics/finetune/tinybert.json").read_text())
     assert fresh["test"] == epochs_run["test"]
     columns = lambda text: [line.split(",")[:5] for line in text.splitlines()]  # noqa: E731 (drop seconds)
-    assert columns((repo / "metrics/finetune/tinybert/curves.csv").read_text()) == columns(resumed_curves)
+    assert columns((repo / "metrics/finetune/tinybert/curves.csv").read_text()) == columns(
+        resumed_curves
+    )
     restore(repo)
 
 
 def test_training_is_deterministic_on_cpu(pipeline: tuple[Path, str]) -> None:
     repo, _ = pipeline
     stages = ["finetune@distilbert", "teacher", "student@simple_cnn-dist"]
-    paths = ["metrics/finetune/distilbert.json", "metrics/teacher.json", "metrics/students/simple_cnn-dist.json"]
+    paths = [
+        "metrics/finetune/distilbert.json",
+        "metrics/teacher.json",
+        "metrics/students/simple_cnn-dist.json",
+    ]
     before = [json.loads((repo / p).read_text())["test"] for p in paths]
     for stage in stages:
         run(["dvc", "repro", "-f", "-s", stage], repo)
@@ -84,7 +96,12 @@ def test_unreachable_tracking_server_fails_before_training(pipeline: tuple[Path,
         port = sock.getsockname()[1]
     model = (repo / "models/finetune/bert/model.safetensors").read_bytes()
     start = time.monotonic()
-    done = run(["dvc", "repro", "-f", "-s", "finetune@bert"], repo, check=False, MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
+    done = run(
+        ["dvc", "repro", "-f", "-s", "finetune@bert"],
+        repo,
+        check=False,
+        MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}",
+    )
     assert done.returncode != 0
     assert f"127.0.0.1:{port}" in done.stderr and "MLFLOW_TRACKING_URI" in done.stderr
     assert time.monotonic() - start < 120
@@ -97,13 +114,24 @@ def stages_run(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
-def test_experiments_rerun_only_what_depends_on_the_changed_param(pipeline: tuple[Path, str]) -> None:
+def test_experiments_rerun_only_what_depends_on_the_changed_param(
+    pipeline: tuple[Path, str],
+) -> None:
     repo, _ = pipeline
     dist = run(["dvc", "exp", "run", "-n", "tau4", "-S", "kd.dist.tau=4"], repo)
-    assert stages_run(dist.stdout) == {"student@simple_cnn-dist", "student@simpler_cnn-dist", "evaluate"}
+    assert stages_run(dist.stdout) == {
+        "student@simple_cnn-dist",
+        "student@simpler_cnn-dist",
+        "evaluate",
+    }
     restore(repo)
     focal = run(["dvc", "exp", "run", "-n", "focal", "-S", "loss=focal"], repo)
-    assert stages_run(focal.stdout) == {"finetune@bert", "finetune@distilbert", "finetune@tinybert", "evaluate"}
+    assert stages_run(focal.stdout) == {
+        "finetune@bert",
+        "finetune@distilbert",
+        "finetune@tinybert",
+        "evaluate",
+    }
     shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager", "--md"], repo)
     assert "focal" in shown.stdout and "finetune.bert.accuracy" in shown.stdout
     diff = run(["dvc", "metrics", "diff", "--md"], repo)
@@ -111,10 +139,25 @@ def test_experiments_rerun_only_what_depends_on_the_changed_param(pipeline: tupl
     restore(repo)
 
 
-def test_two_queued_experiments_run_at_once_and_both_are_tracked(pipeline: tuple[Path, str]) -> None:
+def test_two_queued_experiments_run_at_once_and_both_are_tracked(
+    pipeline: tuple[Path, str],
+) -> None:
     repo, _ = pipeline
     for tau in (2, 3):
-        run(["dvc", "exp", "run", "--queue", "-n", f"q-tau{tau}", "-S", f"kd.dist.tau={tau}", "student@simpler_cnn-dist"], repo)
+        run(
+            [
+                "dvc",
+                "exp",
+                "run",
+                "--queue",
+                "-n",
+                f"q-tau{tau}",
+                "-S",
+                f"kd.dist.tau={tau}",
+                "student@simpler_cnn-dist",
+            ],
+            repo,
+        )
     run(["dvc", "queue", "start", "-j", "2"], repo)
     deadline = time.monotonic() + 600
     while True:

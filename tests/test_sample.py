@@ -154,5 +154,3 @@ def test_label_noise_makes_it_harder(tmp_path: Path, name: str) -> None:
     clean = accuracy(tmp_path / "clean", name, label_noise=0.0)
     noisy = accuracy(tmp_path / "noisy", name, label_noise=0.3)
     assert clean > noisy + 0.1, (clean, noisy)
-
-

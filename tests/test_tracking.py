@@ -35,15 +35,23 @@ def test_run_names_and_tags_follow_dvc(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_flatten() -> None:
-    assert tracking.flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {"a.b": 1, "a.c.d": [1, 2], "e": "x"}
+    assert tracking.flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {
+        "a.b": 1,
+        "a.c.d": [1, 2],
+        "e": "x",
+    }
 
 
-def test_stage_run_logs_params_metrics_artifacts_and_status(mlflow_db: Path, tmp_path: Path) -> None:
+def test_stage_run_logs_params_metrics_artifacts_and_status(
+    mlflow_db: Path, tmp_path: Path
+) -> None:
     from mlflow import MlflowClient
 
     report = tmp_path / "report.md"
     report.write_text("# hi\n")
-    with tracking.stage_run("prepare@amazon", {"seed": 1, "prepare": {"splits": {"train": 10}}}) as run:
+    with tracking.stage_run(
+        "prepare@amazon", {"seed": 1, "prepare": {"splits": {"train": 10}}}
+    ) as run:
         run.log_metrics({"rows": {"train": 10}, "note": "skipped"})
         run.log_metrics({"val_accuracy": 0.5}, step=1)
         run.log_metrics({"val_accuracy": 0.75}, step=2)
@@ -51,7 +59,10 @@ def test_stage_run_logs_params_metrics_artifacts_and_status(mlflow_db: Path, tmp
     with pytest.raises(RuntimeError), tracking.stage_run("prepare@agnews"):
         raise RuntimeError("boom")
     client = MlflowClient(f"sqlite:///{mlflow_db}")
-    runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("textdistill").experiment_id])}
+    runs = {
+        r.info.run_name: r
+        for r in client.search_runs([client.get_experiment_by_name("textdistill").experiment_id])
+    }
     done = runs["workspace/prepare@amazon"]
     assert done.info.status == "FINISHED"
     assert done.data.params == {"seed": "1", "prepare.splits.train": "10"}
@@ -62,7 +73,9 @@ def test_stage_run_logs_params_metrics_artifacts_and_status(mlflow_db: Path, tmp
     assert runs["workspace/prepare@agnews"].info.status == "FAILED"
 
 
-def test_unreachable_server_fails_fast_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_server_fails_fast_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with socket.socket() as sock:  # a loopback port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

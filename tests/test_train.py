@@ -43,7 +43,9 @@ def test_batches_cover_every_example_once_and_repeat_per_epoch() -> None:
     lengths = np.random.default_rng(0).integers(1, 50, size=101)
     batches = train_batches(lengths, 8, seed=1, epoch=1)
     assert sorted(np.concatenate(batches).tolist()) == list(range(101))
-    assert all(np.array_equal(a, b) for a, b in zip(batches, train_batches(lengths, 8, 1, 1), strict=True))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(batches, train_batches(lengths, 8, 1, 1), strict=True)
+    )
     other = train_batches(lengths, 8, seed=1, epoch=2)
     assert not all(np.array_equal(a, b) for a, b in zip(batches, other, strict=False))
     full = train_batches(lengths, 8, seed=1, epoch=1, drop_last=True)
@@ -51,7 +53,9 @@ def test_batches_cover_every_example_once_and_repeat_per_epoch() -> None:
 
 
 def test_collate_pads_dynamically() -> None:
-    data = Encoded([np.array([5, 6, 7]), np.array([8])], np.array([1, 0]), {"teacher_logits": np.ones((2, 2))})
+    data = Encoded(
+        [np.array([5, 6, 7]), np.array([8])], np.array([1, 0]), {"teacher_logits": np.ones((2, 2))}
+    )
     batch = collate(data, np.array([0, 1]))
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
@@ -86,7 +90,9 @@ def test_an_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path:
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        make_trainer(checkpoint_dir=tmp_path, fingerprint="run", on_epoch=crash_after_epoch_2).fit(*toy_data())
+        make_trainer(checkpoint_dir=tmp_path, fingerprint="run", on_epoch=crash_after_epoch_2).fit(
+            *toy_data()
+        )
     assert (tmp_path / CHECKPOINT).is_file()
     resumed = make_trainer(checkpoint_dir=tmp_path, fingerprint="run").fit(*toy_data())
     assert resumed.resumed_from_epoch == 2
@@ -109,6 +115,8 @@ def test_kd_needs_cached_logits_and_drops_partial_batches() -> None:
     with pytest.raises(ValueError, match="teacher logits"):
         trainer.fit(train, val, test)
     train = toy_split(100, 0)
-    train.extras["teacher_logits"] = np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32)
+    train.extras["teacher_logits"] = (
+        np.random.default_rng(0).normal(size=(100, 2)).astype(np.float32)
+    )
     result = trainer.fit(train, val, test)
     assert result.train_samples == 3 * (100 // 8) * 8

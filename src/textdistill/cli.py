@@ -25,8 +25,18 @@ def main() -> None:
     required=True,
     help="A trained model directory: models/finetune/<m>, models/teacher or models/students/<s>.",
 )
-@click.option("--file", "file_", type=click.File("r", encoding="utf-8"), help="Classify each line of a file ('-': stdin).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per text, with every class's probability.")
+@click.option(
+    "--file",
+    "file_",
+    type=click.File("r", encoding="utf-8"),
+    help="Classify each line of a file ('-': stdin).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per text, with every class's probability.",
+)
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @click.argument("texts", nargs=-1)
 def predict(model_dir: Path, file_, as_json: bool, batch_size: int, texts: tuple[str, ...]) -> None:
@@ -55,7 +65,9 @@ def predict(model_dir: Path, file_, as_json: bool, batch_size: int, texts: tuple
 
 
 @main.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("dvc_plots"), show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("dvc_plots"), show_default=True
+)
 def plots(out: Path) -> None:
     """Render the pipeline's plots (dvc plots show) into a page that works offline."""
     from textdistill.plots import show

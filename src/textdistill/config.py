@@ -131,8 +131,18 @@ class PrepareConfig(Section):
 
 
 _SPEC_FIELDS = ("id", "revision", "path", "package", "base", "layers")
-_SPEC_REQUIRED = {"hub": ("id", "revision"), "local": ("path",), "package": (), "derive": ("base", "layers")}
-_SPEC_ALLOWED = {"hub": {"id", "revision"}, "local": {"path"}, "package": {"package"}, "derive": {"base", "layers"}}
+_SPEC_REQUIRED = {
+    "hub": ("id", "revision"),
+    "local": ("path",),
+    "package": (),
+    "derive": ("base", "layers"),
+}
+_SPEC_ALLOWED = {
+    "hub": {"id", "revision"},
+    "local": {"path"},
+    "package": {"package"},
+    "derive": {"base", "layers"},
+}
 
 
 class EncoderSpec(Section):
@@ -153,7 +163,11 @@ class EncoderSpec(Section):
         missing = [f for f in _SPEC_REQUIRED[self.source] if getattr(self, f) in (None, "", [])]
         if missing:
             raise ValueError(f"source {self.source!r} needs {', '.join(missing)}")
-        stray = [f for f in _SPEC_FIELDS if f not in _SPEC_ALLOWED[self.source] and getattr(self, f) is not None]
+        stray = [
+            f
+            for f in _SPEC_FIELDS
+            if f not in _SPEC_ALLOWED[self.source] and getattr(self, f) is not None
+        ]
         if stray:
             raise ValueError(f"source {self.source!r} does not take {', '.join(stray)}")
         if self.layers is not None:
@@ -184,7 +198,9 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
 
 
-def merged_train_config(defaults: dict[str, Any], overrides: dict[str, Any], key: str) -> TrainConfig:
+def merged_train_config(
+    defaults: dict[str, Any], overrides: dict[str, Any], key: str
+) -> TrainConfig:
     """`defaults` updated with one model's `overrides`, validated; errors name `key`."""
     try:
         return TrainConfig.model_validate(defaults | overrides)
@@ -208,7 +224,9 @@ class FinetuneConfig(Section):
 
     def train_config(self, name: str) -> TrainConfig:
         if name not in self.models:
-            raise ParamsError(f"params has no finetune.models.{name}; it lists {sorted(self.models)}")
+            raise ParamsError(
+                f"params has no finetune.models.{name}; it lists {sorted(self.models)}"
+            )
         return merged_train_config(self.train, self.models[name], f"finetune.models.{name}")
 
 
@@ -233,7 +251,9 @@ class StudentsConfig(Section):
     model: dict[str, dict[str, Any]] = {}  # per-arch constructor params
     train: TrainConfig
     latency_examples: PositiveInt = 50
-    seed: Annotated[int, Field(ge=0)] | None = None  # students' own seed (default: the top-level one)
+    seed: Annotated[int, Field(ge=0)] | None = (
+        None  # students' own seed (default: the top-level one)
+    )
 
 
 # --- the whole file ------------------------------------------------------------------------
@@ -312,7 +332,9 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
 
 def parse_params(raw: Any, source: str = "params") -> Params:
     if not isinstance(raw, dict):
-        raise ParamsError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+        raise ParamsError(
+            f"{source}: expected a mapping at the top level, got {type(raw).__name__}"
+        )
     try:
         return Params.model_validate(raw)
     except ValidationError as error:

@@ -35,7 +35,12 @@ class Trained:
 
 
 def train_teacher(
-    features_dir: Path, vdcnn: dict[str, Any], config: TrainConfig, loss: Loss, seed: int, **options: Any
+    features_dir: Path,
+    vdcnn: dict[str, Any],
+    config: TrainConfig,
+    loss: Loss,
+    seed: int,
+    **options: Any,
 ) -> Trained:
     """Train the VDCNN head on the frozen encoder's cached hidden states."""
     meta, data = load_features(features_dir)
@@ -86,7 +91,9 @@ def train_student(
     logits = read_logits(logits_dir)
     for name in SPLITS:
         if len(logits[name]) != len(data[name]):
-            raise ValueError(f"{logits_dir}/{name}.npy has {len(logits[name])} rows, the data {len(data[name])}")
+            raise ValueError(
+                f"{logits_dir}/{name}.npy has {len(logits[name])} rows, the data {len(data[name])}"
+            )
         data[name].extras["teacher_logits"] = logits[name]
     spec = {
         "kind": "student",

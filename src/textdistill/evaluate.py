@@ -26,7 +26,9 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(-log_probs[np.arange(len(labels)), labels].mean())
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+) -> float:
     """ECE (Guo et al. 2017): sum_b |B_b|/N * |accuracy(B_b) - confidence(B_b)| over equal-width bins."""
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
@@ -40,18 +42,24 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     return float(ece)
 
 
-def classification_metrics(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, float]:
+def classification_metrics(
+    logits: np.ndarray, labels: np.ndarray, num_classes: int
+) -> dict[str, float]:
     """Accuracy, macro-F1, cross-entropy loss and ECE of one split's logits."""
     predictions = logits.argmax(axis=1)
     return {
         "accuracy": float((predictions == labels).mean()),
-        "macro_f1": float(f1_score(labels, predictions, average="macro", labels=list(range(num_classes)))),
+        "macro_f1": float(
+            f1_score(labels, predictions, average="macro", labels=list(range(num_classes)))
+        ),
         "loss": cross_entropy(logits, labels),
         "ece": expected_calibration_error(softmax(logits), labels),
     }
 
 
-def confusion_table(labels: np.ndarray, predictions: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
+def confusion_table(
+    labels: np.ndarray, predictions: np.ndarray, classes: Sequence[str]
+) -> pd.DataFrame:
     """One row per example (actual, predicted), the layout of DVC's `confusion` plot template."""
     names = np.asarray(classes)
     return pd.DataFrame({"actual": names[labels], "predicted": names[predictions]})
@@ -93,7 +101,9 @@ def cpu_latency_ms(
 
 
 @torch.inference_mode()
-def text_latency(model: torch.nn.Module, tokenizer, texts: Sequence[str], max_length: int) -> dict[str, float]:
+def text_latency(
+    model: torch.nn.Module, tokenizer, texts: Sequence[str], max_length: int
+) -> dict[str, float]:
     """CPU latency of classifying one raw text, tokenization included, batch size 1.
 
     `model` is any project model called as `model(input_ids, attention_mask)`.

@@ -37,7 +37,11 @@ def tokenize_fixed(tokenizer, texts: Sequence[str], max_length: int) -> np.ndarr
 
 @torch.inference_mode()
 def encode_hidden_states(
-    encoder: torch.nn.Module, ids: np.ndarray, batch_size: int, device: torch.device, precision: str = "fp32"
+    encoder: torch.nn.Module,
+    ids: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Last hidden states of a frozen encoder, (N, L, H) float16, in batches."""
     encoder.eval().to(device)
@@ -71,7 +75,10 @@ def compute_features(
             ids = tokenize_fixed(tokenizer, splits[name]["text"].tolist(), max_length)
             np.save(tmp / f"{name}.input_ids.npy", ids)
             np.save(tmp / f"{name}.labels.npy", splits[name]["label"].to_numpy(np.int64))
-            np.save(tmp / f"{name}.features.npy", encode_hidden_states(encoder, ids, batch_size, device, precision))
+            np.save(
+                tmp / f"{name}.features.npy",
+                encode_hidden_states(encoder, ids, batch_size, device, precision),
+            )
         meta = {
             "encoder": str(encoder_dir),
             "max_length": max_length,
@@ -83,10 +90,14 @@ def compute_features(
     return meta
 
 
-def load_features(features_dir: Path, with_features: bool = True) -> tuple[dict, dict[str, Encoded]]:
+def load_features(
+    features_dir: Path, with_features: bool = True
+) -> tuple[dict, dict[str, Encoded]]:
     """Memory-map the cache: per split, ids (unpadded), labels and, optionally, features."""
     if not (features_dir / META).is_file():
-        raise TextdistillError(f"{features_dir} holds no feature cache; run the features stage first")
+        raise TextdistillError(
+            f"{features_dir} holds no feature cache; run the features stage first"
+        )
     meta = read_json(features_dir / META)
     data = {}
     for name in SPLITS:
@@ -96,5 +107,7 @@ def load_features(features_dir: Path, with_features: bool = True) -> tuple[dict,
         extras = {}
         if with_features:
             extras["features"] = np.load(features_dir / f"{name}.features.npy", mmap_mode="r")
-        data[name] = Encoded(rows, labels, extras, pad_to=meta["max_length"] if with_features else None)
+        data[name] = Encoded(
+            rows, labels, extras, pad_to=meta["max_length"] if with_features else None
+        )
     return meta, data

@@ -48,7 +48,13 @@ def finetune(
     classifier, tokenizer = load_classifier(encoder_dir, classes, seed)
     data = encode_splits(tokenizer, splits, config.max_length)
     trainer = Trainer(
-        classifier, loss, config, inputs=INPUTS, seed=seed, pad_id=tokenizer.pad_token_id or 0, **trainer_options
+        classifier,
+        loss,
+        config,
+        inputs=INPUTS,
+        seed=seed,
+        pad_id=tokenizer.pad_token_id or 0,
+        **trainer_options,
     )
     result = trainer.fit(data["train"], data["val"], data["test"])
     return Finetuned(classifier, tokenizer, result)

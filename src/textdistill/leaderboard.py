@@ -44,15 +44,27 @@ class Entry:
     reference: str | None  # the entry it is compressed from (its teacher), if any
 
 
-def finetune_entries(models: Sequence[str], loss: str, dataset: str, root: Path, reference: str = "bert") -> list[Entry]:
+def finetune_entries(
+    models: Sequence[str], loss: str, dataset: str, root: Path, reference: str = "bert"
+) -> list[Entry]:
     ref = f"finetune/{reference}" if reference in models else None
     return [
-        Entry(f"finetune/{m}", "finetune", m, loss, dataset, root / f"{m}.json", None if m == reference else ref)
+        Entry(
+            f"finetune/{m}",
+            "finetune",
+            m,
+            loss,
+            dataset,
+            root / f"{m}.json",
+            None if m == reference else ref,
+        )
         for m in models
     ]
 
 
-def distill_entries(archs: Sequence[str], kd_modes: Sequence[str], dataset: str, teacher: Path, students: Path) -> list[Entry]:
+def distill_entries(
+    archs: Sequence[str], kd_modes: Sequence[str], dataset: str, teacher: Path, students: Path
+) -> list[Entry]:
     entries = [Entry("teacher", "teacher", "vdcnn", "ce", dataset, teacher, None)]
     entries += [
         Entry(f"student/{a}-{k}", "student", a, k, dataset, students / f"{a}-{k}.json", "teacher")
@@ -89,7 +101,9 @@ def leaderboard(entries: Sequence[Entry]) -> pd.DataFrame:
             continue
         ref = rows.get(entry.reference) if entry.reference else None
         current = rows[entry.name]
-        current["compression"] = round(ref["parameters"] / current["parameters"], 2) if ref else None
+        current["compression"] = (
+            round(ref["parameters"] / current["parameters"], 2) if ref else None
+        )
         current["speedup"] = round(ref["latency_ms"] / current["latency_ms"], 2) if ref else None
     return pd.DataFrame(list(rows.values()))
 

@@ -23,9 +23,18 @@ class TextdistillPyfunc(mlflow.pyfunc.PythonModel):
         self.predictor = Predictor(Path(context.artifacts["model"]))
 
     def predict(self, context: Any, model_input: Any, params: dict | None = None) -> pd.DataFrame:
-        texts = model_input["text"].tolist() if isinstance(model_input, pd.DataFrame) else list(model_input)
+        texts = (
+            model_input["text"].tolist()
+            if isinstance(model_input, pd.DataFrame)
+            else list(model_input)
+        )
         predictions = self.predictor.predict([str(t) for t in texts])
-        return pd.DataFrame({"label": [p.label for p in predictions], "probability": [p.probability for p in predictions]})
+        return pd.DataFrame(
+            {
+                "label": [p.label for p in predictions],
+                "probability": [p.probability for p in predictions],
+            }
+        )
 
 
 def log_pyfunc(tracking_uri: str, run_id: str, model_dir: Path) -> None:
@@ -39,5 +48,8 @@ def log_pyfunc(tracking_uri: str, run_id: str, model_dir: Path) -> None:
             python_model=TextdistillPyfunc(),
             artifacts={"model": str(model_dir)},
             # Explicit requirements: skips mlflow's slow import-tracing inference.
-            pip_requirements=[f"textdistill=={version('textdistill')}", f"torch=={version('torch')}"],
+            pip_requirements=[
+                f"textdistill=={version('textdistill')}",
+                f"torch=={version('torch')}",
+            ],
         )

@@ -49,7 +49,9 @@ def vega_scripts(cache: Path = CACHE) -> list[Path]:
 
 def _fetch(name: str, version: str, script: Path) -> None:
     if shutil.which("npm") is None:
-        raise TextdistillError(f"npm is needed once to fetch {name}@{version} (apt-get install npm)")
+        raise TextdistillError(
+            f"npm is needed once to fetch {name}@{version} (apt-get install npm)"
+        )
     script.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         ["npm", "pack", f"{name}@{version}", "--pack-destination", str(script.parent), "--silent"],
@@ -70,7 +72,9 @@ def _fetch(name: str, version: str, script: Path) -> None:
 
 def offline_template(path: Path, cache: Path = CACHE) -> Path:
     """Write an HTML template for `dvc plots show --html-template` with the scripts inlined."""
-    tags = "\n".join(f"<script>{s.read_text(encoding='utf-8')}</script>" for s in vega_scripts(cache))
+    tags = "\n".join(
+        f"<script>{s.read_text(encoding='utf-8')}</script>" for s in vega_scripts(cache)
+    )
     write_text(path, TEMPLATE.format(inline_scripts=tags))
     return path
 
@@ -78,7 +82,17 @@ def offline_template(path: Path, cache: Path = CACHE) -> Path:
 def show(out_dir: Path = Path("dvc_plots"), cache: Path = CACHE) -> Path:
     """Render every plot in dvc.yaml into `out_dir/index.html`, viewable offline."""
     template = offline_template(cache / "template.html", cache)
-    command = [sys.executable, "-m", "dvc", "plots", "show", "--html-template", str(template), "-o", str(out_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "dvc",
+        "plots",
+        "show",
+        "--html-template",
+        str(template),
+        "-o",
+        str(out_dir),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise TextdistillError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")

@@ -41,7 +41,13 @@ class Predictor:
         predictions = []
         for start in range(0, len(cleaned), batch_size):
             batch = cleaned[start : start + batch_size]
-            encoded = self.tokenizer(batch, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+            encoded = self.tokenizer(
+                batch,
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
             logits = self.model(encoded["input_ids"], encoded["attention_mask"]).float().numpy()
             for offset, probs in enumerate(softmax(logits)):
                 best = int(np.argmax(probs))
@@ -50,7 +56,10 @@ class Predictor:
                         text=texts[start + offset],
                         label=self.classes[best],
                         probability=round(float(probs[best]), 6),
-                        probabilities={name: round(float(p), 6) for name, p in zip(self.classes, probs, strict=True)},
+                        probabilities={
+                            name: round(float(p), 6)
+                            for name, p in zip(self.classes, probs, strict=True)
+                        },
                     )
                 )
         return predictions

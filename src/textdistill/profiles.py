@@ -22,14 +22,18 @@ HEADER = (
 )
 
 
-def compose(profile: str = "quick", overrides: list[str] | None = None, conf_dir: Path = CONF_DIR) -> dict[str, Any]:
+def compose(
+    profile: str = "quick", overrides: list[str] | None = None, conf_dir: Path = CONF_DIR
+) -> dict[str, Any]:
     """The params a profile composes to, exactly as DVC's Hydra integration writes them."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
     with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base=None):
-        config = hydra_compose(config_name="config", overrides=[f"profile={profile}", *(overrides or [])])
+        config = hydra_compose(
+            config_name="config", overrides=[f"profile={profile}", *(overrides or [])]
+        )
     return OmegaConf.to_container(config, resolve=True)
 
 

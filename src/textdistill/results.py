@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pandas as pd
 from torch import nn
 
 from textdistill.evaluate import confusion_table
-from textdistill.io import atomic_path, sha256, write_json
+from textdistill.io import atomic_path, sha256, write_json, write_text
 from textdistill.tracking import StageRun
 from textdistill.train import EpochRecord, FitResult
 
@@ -72,19 +72,6 @@ def write_confusion(result: FitResult, labels, classes: Sequence[str], path: Pat
         table.to_csv(tmp, index=False)
 
 
-def write_outputs(
-    result: FitResult,
-    metrics: Mapping[str, Any],
-    test_labels,
-    classes: Sequence[str],
-    metrics_path: Path,
-    plots_dir: Path,
-) -> None:
-    write_curves(result.history, plots_dir / CURVES)
-    write_confusion(result, test_labels, classes, plots_dir / CONFUSION)
-    write_json(metrics_path, metrics)
-
-
 def epoch_logger(run: StageRun) -> Callable[[EpochRecord], None]:
     """Log each epoch's curves to MLflow as it ends (steps = epochs)."""
 
@@ -97,19 +84,15 @@ def epoch_logger(run: StageRun) -> Callable[[EpochRecord], None]:
     return log
 
 
-def log_outputs(run: StageRun, metrics: Mapping[str, Any], files: Sequence[Path]) -> None:
-    run.log_metrics(metrics)
-    for path in files:
-        run.log_artifact(path)
-
-
 def checkpoint_dir(stage: str) -> Path:
     """Where a stage keeps its resumable checkpoints: outside DVC's outputs, which DVC may
     delete before a rerun, and git-ignored. Removed once the stage completes."""
     return Path(".cache") / "checkpoints" / stage.replace("@", "-")
 
 
-def model_card(title: str, facts: Mapping[str, Any], metrics: Mapping[str, Any], smoke: bool) -> str:
+def model_card(
+    title: str, facts: Mapping[str, Any], metrics: Mapping[str, Any], smoke: bool
+) -> str:
     """A short model card: what the model is, how it was trained, what it scored on test."""
     lines = [f"# {title}", ""]
     if smoke:
@@ -122,5 +105,42 @@ def model_card(title: str, facts: Mapping[str, Any], metrics: Mapping[str, Any],
     test = metrics.get("test", {})
     lines += ["", "## Test metrics", "", "| metric | value |", "|---|---:|"]
     lines += [f"| {key} | {value:.4f} |" for key, value in test.items()]
-    lines += ["", "Produced by the textdistill pipeline (`dvc repro`); reload with `textdistill predict`."]
+    lines += [
+        "",
+        "Produced by the textdistill pipeline (`dvc repro`); reload with `textdistill predict`.",
+    ]
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Card:
+    """What a model card says about a trained model (the metrics are added by `publish`)."""
+
+    title: str
+    facts: dict[str, Any]
+    smoke: bool  # trained on the embedded sample: its scores are smoke figures
+
+
+def publish(
+    run: StageRun,
+    result: FitResult,
+    scores: Mapping[str, Any],
+    card: Card,
+    test_labels,
+    classes: Sequence[str],
+    model_dir: Path,
+    metrics_path: Path,
+    plots_dir: Path,
+    log_model: bool = True,
+) -> None:
+    """The common end of every training stage: model card, metrics, curves, confusion matrix,
+    all logged to MLflow with the model; then the finished run's checkpoints are dropped."""
+    write_text(model_dir / "README.md", model_card(card.title, card.facts, scores, card.smoke))
+    write_curves(result.history, plots_dir / CURVES)
+    write_confusion(result, test_labels, classes, plots_dir / CONFUSION)
+    write_json(metrics_path, scores)
+    run.log_metrics(scores)
+    for path in (metrics_path, plots_dir / CURVES, plots_dir / CONFUSION, model_dir / "README.md"):
+        run.log_artifact(path)
+    if log_model:
+        run.log_model(model_dir)

@@ -182,7 +182,9 @@ def stage_run(stage: str, params: Mapping[str, Any] | None = None) -> Iterator[S
 
 def _git(*args: str) -> str:
     try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10)
+        done = subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip()

@@ -189,7 +189,9 @@ class Trainer:
         seed_everything(self.seed)
         steps_per_epoch = len(self._batches(train, 0))
         if steps_per_epoch == 0:
-            raise ValueError(f"{len(train)} training examples make no full batch of {self.config.batch_size}")
+            raise ValueError(
+                f"{len(train)} training examples make no full batch of {self.config.batch_size}"
+            )
         optimizer = build_optimizer(self.model, self.config)
         schedule = build_schedule(optimizer, self.config, steps_per_epoch * self.config.epochs)
         state = _State()
@@ -231,7 +233,13 @@ class Trainer:
 
     def predict(self, data: Encoded) -> np.ndarray:
         return predict_logits(
-            self.model, data, self.inputs, self.config.eval_batch_size, self.device, self.precision, self.pad_id
+            self.model,
+            data,
+            self.inputs,
+            self.config.eval_batch_size,
+            self.device,
+            self.precision,
+            self.pad_id,
         )
 
     def _batches(self, data: Encoded, epoch: int) -> list[np.ndarray]:
@@ -239,16 +247,24 @@ class Trainer:
 
     def _check_inputs(self, data: Encoded) -> None:
         if self.loss.needs_teacher and "teacher_logits" not in data.extras:
-            raise ValueError(f"loss {type(self.loss).__name__} needs cached teacher logits in the data")
+            raise ValueError(
+                f"loss {type(self.loss).__name__} needs cached teacher logits in the data"
+            )
 
-    def _train_epoch(self, data: Encoded, epoch: int, optimizer, schedule) -> tuple[float, int, int]:
+    def _train_epoch(
+        self, data: Encoded, epoch: int, optimizer, schedule
+    ) -> tuple[float, int, int]:
         self.model.train()
         torch.manual_seed(self.seed * 1_000 + epoch)  # dropout depends on (seed, epoch) only
         total, samples, tokens = 0.0, 0, 0
         batches = self._batches(data, epoch)
-        progress = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not sys.stderr.isatty())
+        progress = tqdm(
+            batches, desc=f"epoch {epoch}", leave=False, disable=not sys.stderr.isatty()
+        )
         for batch in iterate(data, progress, self.pad_id):
-            batch = {name: value.to(self.device, non_blocking=True) for name, value in batch.items()}
+            batch = {
+                name: value.to(self.device, non_blocking=True) for name, value in batch.items()
+            }
             with autocast(self.device, self.precision):
                 logits = self.model(*(batch[name] for name in self.inputs))
             loss = self.loss(logits.float(), batch["labels"], batch.get("teacher_logits"))
@@ -263,7 +279,9 @@ class Trainer:
             samples += count
             tokens += int(batch["attention_mask"].sum())
         if not math.isfinite(total):
-            raise FloatingPointError(f"training loss became {total} in epoch {epoch}; lower the learning rate")
+            raise FloatingPointError(
+                f"training loss became {total} in epoch {epoch}; lower the learning rate"
+            )
         return total / max(samples, 1), samples, tokens
 
     def _validate(self, val: Encoded, epoch: int, train_loss: float, seconds: float) -> EpochRecord:

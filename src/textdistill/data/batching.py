@@ -97,6 +97,8 @@ def collate(data: Encoded, indices: np.ndarray, pad_id: int = 0) -> dict[str, Te
     return batch
 
 
-def iterate(data: Encoded, batches: Sequence[np.ndarray], pad_id: int = 0) -> Iterator[dict[str, Tensor]]:
+def iterate(
+    data: Encoded, batches: Sequence[np.ndarray], pad_id: int = 0
+) -> Iterator[dict[str, Tensor]]:
     for indices in batches:
         yield collate(data, indices, pad_id)

@@ -34,7 +34,9 @@ def clean_texts(texts: pd.Series, config: CleanConfig) -> tuple[pd.Series, Clean
         cleaned = cleaned.str.lower()
     cleaned = cleaned.str.split().str.join(" ")
     changed = cleaned != texts
-    examples = list(zip(texts[changed].head(EXAMPLES_SHOWN), cleaned[changed].head(EXAMPLES_SHOWN)))
+    examples = list(
+        zip(texts[changed].head(EXAMPLES_SHOWN), cleaned[changed].head(EXAMPLES_SHOWN), strict=True)
+    )
     report = CleaningReport(
         rows=len(texts),
         changed=int(changed.sum()),

@@ -107,7 +107,9 @@ def read_fasttext(path: Path) -> pd.DataFrame:
             continue
         match = _FASTTEXT_LINE.fullmatch(line)
         if match is None or not match.group(1):
-            problems.append(Problem(str(path), number, "label", line, "a line '__label__<k> <text>'"))
+            problems.append(
+                Problem(str(path), number, "label", line, "a line '__label__<k> <text>'")
+            )
             continue
         token, text = match.groups()
         if text.startswith("__label__"):
@@ -151,11 +153,15 @@ def read_agnews_csv(path: Path) -> pd.DataFrame:
                 continue
             if len(fields) != 3:
                 problems.append(
-                    Problem(str(path), line, "columns", fields, "3 columns: class, title, description")
+                    Problem(
+                        str(path), line, "columns", fields, "3 columns: class, title, description"
+                    )
                 )
                 continue
             token, title, description = (field.strip() for field in fields)
-            text = " ".join(part for part in (unescape_agnews(title), unescape_agnews(description)) if part)
+            text = " ".join(
+                part for part in (unescape_agnews(title), unescape_agnews(description)) if part
+            )
             rows.append((str(path), line, token, _one_based_label(token), text))
     except csv.Error as error:
         problems.append(Problem(str(path), start, "quoting", str(error), "well-formed CSV quoting"))
@@ -164,7 +170,9 @@ def read_agnews_csv(path: Path) -> pd.DataFrame:
     return _raw_table(rows)
 
 
-def write_agnews_csv(path: Path, labels: Sequence[int], titles: Sequence[str], bodies: Sequence[str]) -> None:
+def write_agnews_csv(
+    path: Path, labels: Sequence[int], titles: Sequence[str], bodies: Sequence[str]
+) -> None:
     """Write the original layout: 1-based class, every field quoted, newlines as backslashes."""
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\n")
@@ -190,11 +198,15 @@ def table_kind(path: Path) -> str:
         suffixes = suffixes[:-1]
     kind = suffixes[-1] if suffixes else ""
     if kind not in _TABLE_READERS:
-        raise DataError(f"{path}: unknown table type {kind!r}; expected one of {sorted(_TABLE_READERS)}")
+        raise DataError(
+            f"{path}: unknown table type {kind!r}; expected one of {sorted(_TABLE_READERS)}"
+        )
     return kind
 
 
-def read_table(path: Path, classes: Sequence[str], text: str, label: str, title: str | None = None) -> pd.DataFrame:
+def read_table(
+    path: Path, classes: Sequence[str], text: str, label: str, title: str | None = None
+) -> pd.DataFrame:
     """Read a generic table; labels are class names from `classes` or integers 0..K-1."""
     kind = table_kind(path)
     if not path.is_file():

@@ -12,7 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from textdistill.config import PrepareConfig, TableColumns
-from textdistill.data.clean import CleaningReport, clean_texts, drop_duplicates, drop_empty, drop_seen
+from textdistill.data.clean import (
+    CleaningReport,
+    clean_texts,
+    drop_duplicates,
+    drop_empty,
+    drop_seen,
+)
 from textdistill.data.report import data_metrics, render_report
 from textdistill.data.schemas import PREPARED_COLUMNS, validate_prepared
 from textdistill.data.sources import load_raw, raw_files
@@ -65,7 +71,9 @@ def prepare(raw_dir: Path, config: PrepareConfig, seed: int) -> PreparedData:
         dropped["dropped_duplicate"] += duplicates
     if "test" in pools and config.splits.test_from == "test":
         # A train text that also appears in the test file would leak; the test file wins.
-        pools["train"], dropped["dropped_in_test"] = drop_seen(pools["train"], pools["test"]["text"])
+        pools["train"], dropped["dropped_in_test"] = drop_seen(
+            pools["train"], pools["test"]["text"]
+        )
     splits = make_splits(pools["train"], pools.get("test"), config.splits, seed)
     splits = {name: _finish(frame, classes, name) for name, frame in splits.items()}
     return PreparedData(classes, splits, counts | dropped, cleaning)
@@ -73,7 +81,10 @@ def prepare(raw_dir: Path, config: PrepareConfig, seed: int) -> PreparedData:
 
 def _finish(frame: pd.DataFrame, classes: list[str], split: str) -> pd.DataFrame:
     frame = frame.sort_values("id", key=_id_order).reset_index(drop=True)
-    frame = frame.assign(label=frame["label"].astype("int64"), label_name=frame["label"].map(dict(enumerate(classes))))
+    frame = frame.assign(
+        label=frame["label"].astype("int64"),
+        label_name=frame["label"].map(dict(enumerate(classes))),
+    )
     return validate_prepared(frame[PREPARED_COLUMNS], classes, split)
 
 

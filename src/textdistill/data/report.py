@@ -35,7 +35,9 @@ def token_lengths(texts: Sequence[str]) -> np.ndarray:
 
 def length_stats(texts: Sequence[str]) -> dict[str, float]:
     lengths = token_lengths(texts)
-    stats: dict[str, float] = {f"p{p}": round(float(np.percentile(lengths, p)), 1) for p in PERCENTILES}
+    stats: dict[str, float] = {
+        f"p{p}": round(float(np.percentile(lengths, p)), 1) for p in PERCENTILES
+    }
     stats["max"] = int(lengths.max())
     stats |= {f"over_{limit}": round(float((lengths > limit).mean()), 4) for limit in LENGTH_LIMITS}
     return stats
@@ -43,20 +45,29 @@ def length_stats(texts: Sequence[str]) -> dict[str, float]:
 
 def class_balance(labels: pd.Series, classes: Sequence[str]) -> dict[str, float]:
     counts = labels.value_counts().reindex(range(len(classes)), fill_value=0)
-    return {name: round(float(counts[i] / max(len(labels), 1)), 4) for i, name in enumerate(classes)}
+    return {
+        name: round(float(counts[i] / max(len(labels), 1)), 4) for i, name in enumerate(classes)
+    }
 
 
 def data_metrics(
-    splits: Mapping[str, pd.DataFrame], classes: Sequence[str], counts: Mapping[str, int], cleaning: CleaningReport
+    splits: Mapping[str, pd.DataFrame],
+    classes: Sequence[str],
+    counts: Mapping[str, int],
+    cleaning: CleaningReport,
 ) -> dict:
     """Flat-enough metrics for `dvc metrics diff`: rows, class balance, token lengths, cleaning."""
     return {
         "rows": dict(counts) | {name: len(frame) for name, frame in splits.items()},
-        "class_balance": {name: class_balance(frame["label"], classes) for name, frame in splits.items()},
+        "class_balance": {
+            name: class_balance(frame["label"], classes) for name, frame in splits.items()
+        },
         "tokens": {name: length_stats(frame["text"].tolist()) for name, frame in splits.items()},
         "cleaning": {
             "changed_fraction": round(cleaning.changed / max(cleaning.rows, 1), 4),
-            "chars_removed_fraction": round(1 - cleaning.chars_after / max(cleaning.chars_before, 1), 4),
+            "chars_removed_fraction": round(
+                1 - cleaning.chars_after / max(cleaning.chars_before, 1), 4
+            ),
         },
     }
 
@@ -71,13 +82,23 @@ def render_report(dataset: str, metrics: Mapping, cleaning: CleaningReport, patt
     lines += ["", "## Class balance", "", "| split | " + " | ".join(classes) + " |"]
     lines += ["|---|" + "---:|" * len(classes)]
     lines += [
-        f"| {split} | " + " | ".join(f"{metrics['class_balance'][split][c]:.1%}" for c in classes) + " |"
+        f"| {split} | "
+        + " | ".join(f"{metrics['class_balance'][split][c]:.1%}" for c in classes)
+        + " |"
         for split in splits
     ]
     stats = list(metrics["tokens"][splits[0]])
-    lines += ["", f"## Token lengths ({LENGTH_TOKENIZER})", "", "| split | " + " | ".join(stats) + " |"]
+    lines += [
+        "",
+        f"## Token lengths ({LENGTH_TOKENIZER})",
+        "",
+        "| split | " + " | ".join(stats) + " |",
+    ]
     lines += ["|---|" + "---:|" * len(stats)]
-    lines += [f"| {split} | " + " | ".join(str(metrics["tokens"][split][s]) for s in stats) + " |" for split in splits]
+    lines += [
+        f"| {split} | " + " | ".join(str(metrics["tokens"][split][s]) for s in stats) + " |"
+        for split in splits
+    ]
     lines += [
         "",
         f"## Cleaning: `re.sub({pattern!r}, ...)`",

@@ -18,7 +18,9 @@ PREPARED_COLUMNS = ["id", "text", "label", "label_name"]
 
 
 def _non_empty() -> pa.Check:
-    return pa.Check(lambda s: s.str.strip().str.len() > 0, element_wise=False, error="non-empty text")
+    return pa.Check(
+        lambda s: s.str.strip().str.len() > 0, element_wise=False, error="non-empty text"
+    )
 
 
 def _label_in_range(classes: Sequence[str]) -> pa.Check:
@@ -46,8 +48,12 @@ def prepared_schema(classes: Sequence[str]) -> pa.DataFrameSchema:
         {
             "id": pa.Column(str, unique=True),
             "text": pa.Column(str, _non_empty()),
-            "label": pa.Column("int64", pa.Check.in_range(0, len(classes) - 1, error=f"0..{len(classes) - 1}")),
-            "label_name": pa.Column(str, pa.Check.isin(list(classes), error=f"one of {list(classes)}")),
+            "label": pa.Column(
+                "int64", pa.Check.in_range(0, len(classes) - 1, error=f"0..{len(classes) - 1}")
+            ),
+            "label_name": pa.Column(
+                str, pa.Check.isin(list(classes), error=f"one of {list(classes)}")
+            ),
         },
         checks=pa.Check(
             lambda df: df["label_name"] == df["label"].map(dict(enumerate(classes))),
@@ -63,7 +69,9 @@ def validate_raw(frame: pd.DataFrame, classes: Sequence[str], path: str) -> pd.D
     try:
         return raw_schema(classes).validate(frame, lazy=True)
     except SchemaErrors as errors:
-        problems = _problems(errors, frame, lambda row: (frame.at[row, "file"], int(frame.at[row, "line"])))
+        problems = _problems(
+            errors, frame, lambda row: (frame.at[row, "file"], int(frame.at[row, "line"]))
+        )
         raise DataError(f"{path}: raw data failed validation", problems) from None
 
 
@@ -72,7 +80,9 @@ def validate_prepared(frame: pd.DataFrame, classes: Sequence[str], split: str) -
     try:
         return prepared_schema(classes).validate(frame, lazy=True)
     except SchemaErrors as errors:
-        problems = _problems(errors, frame, lambda row: (f"{split} split, id {frame.at[row, 'id']}", None))
+        problems = _problems(
+            errors, frame, lambda row: (f"{split} split, id {frame.at[row, 'id']}", None)
+        )
         raise DataError(f"prepared split {split!r} failed validation", problems) from None
 
 

@@ -40,7 +40,9 @@ SAMPLE_WRITERS: dict[str, Callable[..., None]] = {
 }
 
 
-def read_raw(path: Path, fmt: str, classes: list[str], columns: TableColumns | None) -> pd.DataFrame:
+def read_raw(
+    path: Path, fmt: str, classes: list[str], columns: TableColumns | None
+) -> pd.DataFrame:
     """Parse one raw file of the given format into the raw table (see formats.py)."""
     if fmt == "fasttext":
         return read_fasttext(path)
@@ -51,7 +53,9 @@ def read_raw(path: Path, fmt: str, classes: list[str], columns: TableColumns | N
     return read_table(path, classes, columns.text, columns.label, columns.title)
 
 
-def load_raw(path: Path, fmt: str, classes: list[str], columns: TableColumns | None) -> pd.DataFrame:
+def load_raw(
+    path: Path, fmt: str, classes: list[str], columns: TableColumns | None
+) -> pd.DataFrame:
     """Parse and validate a raw file: every bad row is reported with its file and line."""
     return validate_raw(read_raw(path, fmt, classes, columns), classes, str(path))
 
@@ -83,7 +87,9 @@ def raw_files(raw_dir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
     for part, entry in manifest["files"].items():
         path = raw_dir / entry["path"]  # an absolute path (a referenced file) stays as it is
         if not path.is_file():
-            raise DataError(f"raw file not found: {path}; rerun download (dvc repro -f download@...)")
+            raise DataError(
+                f"raw file not found: {path}; rerun download (dvc repro -f download@...)"
+            )
         if sha256(path) != entry["sha256"]:
             raise DataError(
                 f"{path} changed since it was downloaded (sha256 {sha256(path)[:12]}..., "
@@ -157,13 +163,19 @@ def load_hub_split(hub: HubSource, split: str) -> pd.DataFrame:
             f"datasets.load_dataset: {type(error).__name__}: {error}. Offline? Use source: files."
         ) from error
     frame = dataset.to_pandas()
-    missing = [f for f in (hub.text_field, hub.label_field, hub.title_field) if f and f not in frame]
+    missing = [
+        f for f in (hub.text_field, hub.label_field, hub.title_field) if f and f not in frame
+    ]
     if missing:
-        raise DataError(f"{hub.path} split {split!r} has no field(s) {missing}; it has {list(frame)}")
+        raise DataError(
+            f"{hub.path} split {split!r} has no field(s) {missing}; it has {list(frame)}"
+        )
     return frame
 
 
-def write_hub_frame(frame: pd.DataFrame, config: DownloadConfig, hub: HubSource, path: Path) -> None:
+def write_hub_frame(
+    frame: pd.DataFrame, config: DownloadConfig, hub: HubSource, path: Path
+) -> None:
     """Write hub rows in the dataset's raw format (0-based hub labels become 1-based)."""
     labels = frame[hub.label_field].astype("int64").tolist()
     bodies = frame[hub.text_field].astype(str).tolist()

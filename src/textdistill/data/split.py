@@ -56,7 +56,9 @@ def make_splits(
     Each split draws from its own child RNG of `seed`, so changing one split's size does not
     reshuffle the others beyond the rows that size takes.
     """
-    test_rng, val_rng, train_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    test_rng, val_rng, train_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
     if config.test_from == "test":
         if test_pool is None:
             raise DataError("splits.test_from is 'test' but the dataset has no test file")

@@ -54,7 +54,9 @@ def load_classifier(
     return SequenceClassifier(model), tokenizer
 
 
-def save_classifier(classifier: SequenceClassifier, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> None:
+def save_classifier(
+    classifier: SequenceClassifier, tokenizer: PreTrainedTokenizerBase, out_dir: Path
+) -> None:
     """Write weights (safetensors), config and tokenizer as one atomic directory."""
     with atomic_dir(out_dir) as tmp:
         classifier.model.save_pretrained(tmp, safe_serialization=True)

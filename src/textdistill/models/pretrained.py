@@ -15,13 +15,13 @@ Remote code is never enabled.
 from __future__ import annotations
 
 import copy
+import importlib
 import tempfile
 from collections.abc import Mapping
-import importlib
 from importlib import resources
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import transformers
 from torch import nn
@@ -52,6 +52,7 @@ LAYER_STACKS: dict[str, tuple[str, str]] = {
 # Facts about how a tokenizer was loaded (e.g. HF_HUB_OFFLINE) that save_pretrained would
 # otherwise write into tokenizer_config.json, making the output depend on the environment.
 _TOKENIZER_LOAD_KEYS = ("local_files_only", "is_local")
+
 
 class EncoderError(TextdistillError):
     """An encoder could not be resolved, verified, loaded or derived."""

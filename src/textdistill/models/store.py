@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
@@ -34,7 +34,9 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
     raise TextdistillError(f"unknown model kind {spec.get('kind')!r} in {SPEC}")
 
 
-def save_model(model: nn.Module, spec: dict[str, Any], tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> None:
+def save_model(
+    model: nn.Module, spec: dict[str, Any], tokenizer: PreTrainedTokenizerBase, out_dir: Path
+) -> None:
     with atomic_dir(out_dir) as tmp:
         state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
         save_file(state, tmp / WEIGHTS)
@@ -91,8 +93,12 @@ def load_model(model_dir: Path) -> tuple[nn.Module, dict[str, Any], PreTrainedTo
     if spec["kind"] == "teacher":
         encoder_dir = Path(spec["encoder"])
         if not (encoder_dir / "config.json").is_file():
-            raise TextdistillError(f"teacher {model_dir} needs its encoder at {encoder_dir}, which is missing")
-        encoder = AutoModel.from_pretrained(encoder_dir, trust_remote_code=False, use_safetensors=True)
+            raise TextdistillError(
+                f"teacher {model_dir} needs its encoder at {encoder_dir}, which is missing"
+            )
+        encoder = AutoModel.from_pretrained(
+            encoder_dir, trust_remote_code=False, use_safetensors=True
+        )
         model = EncoderVDCNN(encoder, model, spec["max_length"])
     tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
     return model.eval(), spec, tokenizer
