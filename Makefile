@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 # dvc.yaml runs `python stages/...`: make it the environment's python.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-dev repro test test-reliability test-fast lint mlflow params bench clean
+.PHONY: install install-dev repro test test-reliability test-fast lint mlflow params results bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ lint: install-dev
 # Every benchmark in one run on a fresh clone; writes benchmarks/results.{json,md} (~20 min CPU).
 bench: install-dev
 	$(BIN)/python benchmarks/run_all.py
+
+# Copy the quick profile's leaderboard (reports/leaderboard.md) into README.md's results section.
+results: install
+	$(BIN)/python -m textdistill.leaderboard --readme README.md --report reports/leaderboard.md
 
 # params.yaml is generated from conf/ (the quick profile); run after editing conf/.
 params: install
