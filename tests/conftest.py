@@ -102,20 +102,50 @@ def make_clone(
     return root
 
 
+TINY = {  # a few hundred rows, one epoch, short texts: every stage runs in seconds
+    "download": {
+        "amazon": {"sample": {"train_rows": 300, "test_rows": 80}},
+        "agnews": {"sample": {"train_rows": 300, "test_rows": 80}},
+    },
+    "prepare": {
+        "amazon": {"splits": {"train": 96, "val": 32, "test": 32}},
+        "agnews": {"splits": {"train": 128, "val": 32, "test": 32}},
+    },
+    "finetune": {"train": {"epochs": 1, "max_length": 24}, "latency_examples": 3},
+    "teacher": {
+        "max_length": 24,
+        "latency_examples": 3,
+        "vdcnn": {"fc_dim": 64},
+        "train": {"epochs": 1, "batch_size": 32},
+    },
+    "students": {"train": {"epochs": 1, "batch_size": 32}, "latency_examples": 3},
+}
+
+
+def merge(base: dict, update: dict) -> dict:
+    """`base` with `update` merged in, key by key, as Hydra merges a profile into config."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def shrink(root: Path) -> None:
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["download"]["amazon"]["sample"] |= {"train_rows": 300, "test_rows": 80}
-    params["download"]["agnews"]["sample"] |= {"train_rows": 300, "test_rows": 80}
-    params["prepare"]["amazon"]["splits"] |= {"train": 96, "val": 32, "test": 32}
-    params["prepare"]["agnews"]["splits"] |= {"train": 128, "val": 32, "test": 32}
-    params["finetune"]["train"] |= {"epochs": 1, "max_length": 24}
-    params["finetune"]["latency_examples"] = 3
-    params["teacher"] |= {"max_length": 24, "latency_examples": 3}
-    params["teacher"]["vdcnn"]["fc_dim"] = 64
-    params["teacher"]["train"] |= {"epochs": 1, "batch_size": 32}
-    params["students"]["train"] |= {"epochs": 1, "batch_size": 32}
-    params["students"]["latency_examples"] = 3
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    """Shrink the quick profile where it is defined (conf/), then regenerate params.yaml.
+
+    Editing params.yaml alone would not do: `dvc exp run` composes params.yaml from conf/
+    (Hydra), which would silently restore the full-size quick profile.
+    """
+    from textdistill.profiles import compose, render
+
+    quick = root / "conf/profile/quick.yaml"
+    header = "# @package _global_\n"
+    profile = merge(yaml.safe_load(quick.read_text()), TINY)
+    quick.write_text(header + yaml.safe_dump(profile, sort_keys=False))
+    (root / "params.yaml").write_text(render(compose("quick", conf_dir=root / "conf"), "quick"))
 
 
 @pytest.fixture(scope="session")

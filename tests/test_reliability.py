@@ -30,7 +30,9 @@ def set_param(repo: Path, path: list[str], value: object) -> None:
 
 
 def restore(repo: Path) -> None:
-    run(["git", "checkout", "--", "params.yaml", "dvc.lock"], repo)
+    """Back to the committed pipeline: params, lock file and the git-tracked metrics (which
+    `dvc checkout` does not restore: they are `cache: false`), then the cached outputs."""
+    run(["git", "checkout", "--", "."], repo)
     run(["dvc", "checkout", "-f"], repo, check=False)
 
 
