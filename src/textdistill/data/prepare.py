@@ -19,7 +19,7 @@ from textdistill.data.clean import (
     drop_empty,
     drop_seen,
 )
-from textdistill.data.report import data_metrics, render_report
+from textdistill.data.report import data_metrics, render_report, row_counts
 from textdistill.data.schemas import PREPARED_COLUMNS, validate_prepared
 from textdistill.data.sources import load_raw, raw_files
 from textdistill.data.split import SPLITS, make_splits
@@ -38,6 +38,9 @@ class PreparedData:
 
     def metrics(self) -> dict:
         return data_metrics(self.splits, self.classes, self.counts, self.cleaning)
+
+    def rows(self) -> dict[str, int]:
+        return row_counts(self.splits, self.counts)
 
 
 def load_pools(raw_dir: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:

@@ -50,6 +50,11 @@ def class_balance(labels: pd.Series, classes: Sequence[str]) -> dict[str, float]
     }
 
 
+def row_counts(splits: Mapping[str, pd.DataFrame], counts: Mapping[str, int]) -> dict[str, int]:
+    """Raw and dropped counts, then the size of each split."""
+    return dict(counts) | {name: len(frame) for name, frame in splits.items()}
+
+
 def data_metrics(
     splits: Mapping[str, pd.DataFrame],
     classes: Sequence[str],
@@ -58,7 +63,7 @@ def data_metrics(
 ) -> dict:
     """Flat-enough metrics for `dvc metrics diff`: rows, class balance, token lengths, cleaning."""
     return {
-        "rows": dict(counts) | {name: len(frame) for name, frame in splits.items()},
+        "rows": row_counts(splits, counts),
         "class_balance": {
             name: class_balance(frame["label"], classes) for name, frame in splits.items()
         },
