@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS := 1
 # dvc.yaml runs `python stages/...`: make it the environment's python.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install install-dev repro test test-reliability test-fast lint mlflow params results bench clean
+.PHONY: install install-dev repro test test-reliability test-fast test-gpu lint mlflow params results bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,14 +34,18 @@ repro: install
 	@echo "Done. Metrics: metrics/ (dvc metrics show); reports: reports/; runs: make mlflow"
 
 test: install-dev
-	$(BIN)/python -m pytest -m "not reliability"
+	$(BIN)/python -m pytest -m "not reliability and not gpu"
 
 # Interrupted runs, dead tracking server, determinism, concurrent queues (minutes; CI runs it).
 test-reliability: install-dev
 	$(BIN)/python -m pytest -m reliability
 
 test-fast: install-dev
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not gpu"
+
+# On a machine with a CUDA GPU: the engine, losses and feature cache in bf16 on the device.
+test-gpu: install-dev
+	$(BIN)/python -m pytest -m gpu
 
 lint: install-dev
 	$(BIN)/ruff check src stages tests benchmarks
