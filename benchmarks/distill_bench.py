@@ -10,6 +10,7 @@ Both sides of each pair run the same loop, data, batches and optimiser; only whe
 teacher logits / features come from differs. Run after `make repro`:
 
     python benchmarks/distill_bench.py
+    python benchmarks/distill_bench.py --device cuda    # the same pairs on a GPU
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ from textdistill.models.store import EncoderVDCNN, build_model, load_model
 
 
 def timed_epoch(
-    step: Callable[[dict[str, Tensor]], None], data, batch_size: int, repeats: int
+    step: Callable[[dict[str, Tensor]], None],
+    data,
+    batch_size: int,
+    repeats: int,
+    device: torch.device,
 ) -> float:
     """Median seconds of one epoch over `repeats` epochs (first one discarded as warm-up)."""
     times = []
@@ -42,7 +47,9 @@ def timed_epoch(
         batches = train_batches(data.lengths, batch_size, seed=0, epoch=epoch, drop_last=True)
         start = time.perf_counter()
         for batch in iterate(data, batches):
-            step(batch)
+            step({name: value.to(device) for name, value in batch.items()})
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return sorted(times[1:])[len(times[1:]) // 2]
 
@@ -53,7 +60,12 @@ def padded(batch: dict[str, Tensor], length: int) -> tuple[Tensor, Tensor]:
 
 
 def kd_pair(
-    features: Path, logits: Path, teacher: EncoderVDCNN, batch_size: int, repeats: int
+    features: Path,
+    logits: Path,
+    teacher: EncoderVDCNN,
+    batch_size: int,
+    repeats: int,
+    device: torch.device,
 ) -> dict[str, Any]:
     meta, data = load_features(features, with_features=False)
     train = data["train"]
@@ -62,7 +74,7 @@ def kd_pair(
     results = {}
     for mode in ("cached", "live"):
         torch.manual_seed(0)
-        student = build_student("simple_cnn", len(meta["classes"]))
+        student = build_student("simple_cnn", len(meta["classes"])).to(device)
         optimizer = torch.optim.Adam(student.parameters(), lr=1e-3, fused=True)
 
         def step(batch: dict[str, Tensor], mode=mode, student=student, optimizer=optimizer) -> None:
@@ -78,20 +90,26 @@ def kd_pair(
             value.backward()
             optimizer.step()
 
-        results[f"{mode}_epoch_s"] = round(timed_epoch(step, train, batch_size, repeats), 3)
+        epoch_s = timed_epoch(step, train, batch_size, repeats, device)
+        results[f"{mode}_epoch_s"] = round(epoch_s, 3)
     results["speedup"] = round(results["live_epoch_s"] / results["cached_epoch_s"], 2)
     return results
 
 
 def teacher_pair(
-    features: Path, teacher: EncoderVDCNN, spec: dict, batch_size: int, repeats: int
+    features: Path,
+    teacher: EncoderVDCNN,
+    spec: dict,
+    batch_size: int,
+    repeats: int,
+    device: torch.device,
 ) -> dict[str, Any]:
     meta, data = load_features(features)
     train = data["train"]
     results = {}
     for mode in ("cached", "recomputed"):
         torch.manual_seed(0)
-        vdcnn = build_model(spec).train()
+        vdcnn = build_model(spec).to(device).train()
         optimizer = torch.optim.Adam(vdcnn.parameters(), lr=1e-3, fused=True)
 
         def step(batch: dict[str, Tensor], mode=mode, vdcnn=vdcnn, optimizer=optimizer) -> None:
@@ -106,7 +124,8 @@ def teacher_pair(
             value.backward()
             optimizer.step()
 
-        results[f"{mode}_epoch_s"] = round(timed_epoch(step, train, batch_size, repeats), 3)
+        epoch_s = timed_epoch(step, train, batch_size, repeats, device)
+        results[f"{mode}_epoch_s"] = round(epoch_s, 3)
     results["speedup"] = round(results["recomputed_epoch_s"] / results["cached_epoch_s"], 2)
     return results
 
@@ -118,15 +137,20 @@ def main() -> None:
     parser.add_argument("--teacher", type=Path, default=Path("models/teacher"))
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/distill.json"))
     args = parser.parse_args()
     if not args.teacher.is_dir():
         raise SystemExit(f"{args.teacher} not found: run `make repro` first")
+    device = torch.device(args.device)
     teacher, spec, _ = load_model(args.teacher)
     assert isinstance(teacher, EncoderVDCNN)
+    teacher.to(device)
+    pairs = (args.batch_size, args.repeats, device)
     report = {
-        "kd_epoch": kd_pair(args.features, args.logits, teacher, args.batch_size, args.repeats),
-        "teacher_epoch": teacher_pair(args.features, teacher, spec, args.batch_size, args.repeats),
+        "kd_epoch": kd_pair(args.features, args.logits, teacher, *pairs),
+        "teacher_epoch": teacher_pair(args.features, teacher, spec, *pairs),
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
     }
     write_json(args.out, report)

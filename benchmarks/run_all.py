@@ -94,6 +94,8 @@ def machine() -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     pipeline, ft, distill = results["pipeline"], results["finetune"], results["distill"]
+    engine = ft["runs"]["engine"]
+    device = "GPU" if "gpu" in ft["machine"] else "CPU"
     rows = [
         (
             "quick `dvc repro`, wall time",
@@ -122,14 +124,14 @@ def table(results: dict[str, Any]) -> str:
             f"{distill['teacher_epoch']['recomputed_epoch_s']:.2f} s vs {distill['teacher_epoch']['cached_epoch_s']:.2f} s",
         ),
     ]
-    if "cpu_bf16_over_fp32_speed" in ft["summary"]:
-        rows.append(
-            (
-                "CPU bf16 / fp32 fine-tuning speed",
-                f"{ft['summary']['cpu_bf16_over_fp32_speed']:.2f}x",
-                f"acc {ft['runs']['engine_bf16']['test_accuracy']:.3f} vs {ft['runs']['engine']['test_accuracy']:.3f}",
-            )
+    bf16, fp32 = ft["runs"].get("engine_bf16", engine), ft["runs"].get("engine_fp32", engine)
+    rows.append(
+        (
+            f"{device} bf16 / fp32 fine-tuning speed",
+            f"{ft['summary']['bf16_over_fp32_speed']:.2f}x",
+            f"acc {bf16['test_accuracy']:.3f} vs {fp32['test_accuracy']:.3f}",
         )
+    )
     if ft["summary"].get("gpu_fraction_of_peak_bf16") is not None:
         rows.append(
             (
@@ -163,7 +165,11 @@ def main() -> None:
             [sys.executable, str(BENCH / "finetune_bench.py"), "--out", str(finetune_out), *gpu],
             repo,
         )
-        timed([sys.executable, str(BENCH / "distill_bench.py"), "--out", str(distill_out)], repo)
+        device = ["--device", "cuda"] if args.gpu else []
+        timed(
+            [sys.executable, str(BENCH / "distill_bench.py"), "--out", str(distill_out), *device],
+            repo,
+        )
         results = {
             "machine": machine(),
             "pipeline": {
