@@ -344,10 +344,6 @@ def render_report(results: dict[str, dict]) -> str:
         "The source studies' figures are theirs (SEEDS.md), on their data and models.",
         "",
     ]
-    incomplete = sorted(name for name, entry in results.items() if not entry.get("complete"))
-    results = {name: entry for name, entry in results.items() if name not in incomplete}
-    if incomplete:
-        lines += [f"Left out, as their runs did not finish: {', '.join(incomplete)}.", ""]
     if "data" in results:
         lines += data_section(results["data"])
     for prefix, renderer in (("finetune-", finetune_section), ("distill", distill_section)):
@@ -363,6 +359,8 @@ def provenance(entry: dict[str, Any]) -> list[str]:
     if "seconds" in entry:
         where.append(f"{entry['seconds']:.0f} s")
     lines = [f"`{entry['command']}` ({'; '.join(where)})", ""]
+    if not entry.get("complete"):
+        lines += ["**Partial: the run did not finish; only the runs it finished are shown.**", ""]
     return lines + ([entry["note"], ""] if "note" in entry else [])
 
 
@@ -419,7 +417,6 @@ def finetune_section(entry: dict[str, Any]) -> list[str]:
 def distill_section(entry: dict[str, Any]) -> list[str]:
     results = entry["results"]
     runs, seeds = results["runs"], results["seeds"]
-    teacher = runs["teacher"]
     taught, student = results["teacher_settings"]["train"], results["student_settings"]["train"]
     rows = results["rows"]
     lines = [
@@ -431,45 +428,75 @@ def distill_section(entry: dict[str, Any]) -> list[str]:
         f"{taught['epochs']} epochs, batch {taught['batch_size']}, on frozen features at max length "
         f"{results['teacher_settings']['max_length']}. Students: {student['optimizer']} lr "
         f"{student['lr']:g}, {student['epochs']} epochs, batch {student['batch_size']} (the paper "
-        f"profile); mean +- sd over seeds {seeds}, one teacher. CPU latency: one example at a "
-        "time, one thread, tokenization included.",
+        f"profile); mean +- sd over the seeds run (of {seeds}), one teacher. CPU latency: one "
+        "example at a time, one thread, tokenization included.",
         "",
-        "| model | test acc | macro-F1 | parameters | CPU latency ms | agreement with teacher | source acc |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        f"| teacher (MiniLM-VDCNN d9) | {teacher['test']['accuracy']:.4f} "
-        f"| {teacher['test']['macro_f1']:.4f} | {teacher['parameters']:,} "
-        f"| {teacher['cpu']['latency_ms']:.2f} | - | {SOURCE_DISTILL['teacher']:.4f} |",
+        "| model | seeds | test acc | macro-F1 | parameters | CPU latency ms | agreement with teacher | source acc |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    means = {}
-    students = {key.split("/")[0] for key in runs if key != "teacher"}
-    order = {kd: i for i, kd in enumerate(KD_LOSSES)}  # none, kd, dist
-    for name in sorted(students, key=lambda n: (n.rsplit("-", 1)[0], order[n.rsplit("-", 1)[1]])):
-        group = [runs[f"{name}/seed{seed}"] for seed in seeds]
-        acc = np.array([run["test"]["accuracy"] for run in group])
-        f1 = np.array([run["test"]["macro_f1"] for run in group])
-        agree = np.mean([run["teacher_agreement"] for run in group])
-        means[name] = acc.mean()
+    if "teacher" in runs:
+        teacher = runs["teacher"]
+        lines.append(
+            f"| teacher (MiniLM-VDCNN d9) | {seeds[0]} | {teacher['test']['accuracy']:.4f} "
+            f"| {teacher['test']['macro_f1']:.4f} | {teacher['parameters']:,} "
+            f"| {teacher['cpu']['latency_ms']:.2f} | - | {SOURCE_DISTILL['teacher']:.4f} |"
+        )
+    groups = student_groups(runs, seeds)
+    for name, group in groups.items():
+        acc = np.array([run["test"]["accuracy"] for run in group.values()])
+        f1 = np.array([run["test"]["macro_f1"] for run in group.values()])
+        agree = np.mean([run["teacher_agreement"] for run in group.values()])
+        latency = next(
+            (f"{run['cpu']['latency_ms']:.2f}" for run in group.values() if "cpu" in run), "-"
+        )
         source = SOURCE_DISTILL.get(name)
         lines.append(
-            f"| {name} | {acc.mean():.4f} +- {acc.std():.4f} | {f1.mean():.4f} "
-            f"| {group[0]['parameters']:,} | {group[0]['cpu']['latency_ms']:.2f} | {agree:.3f} "
-            f"| {f'{source:.4f}' if source else '-'} |"
+            f"| {name} | {', '.join(map(str, group))} | {acc.mean():.4f} +- {acc.std():.4f} "
+            f"| {f1.mean():.4f} | {next(iter(group.values()))['parameters']:,} | {latency} "
+            f"| {agree:.3f} | {f'{source:.4f}' if source else '-'} |"
         )
-    lines += ["", *kd_verdicts(means), ""]
-    return lines
+    return lines + ["", *kd_verdicts(groups), ""]
 
 
-def kd_verdicts(means: dict[str, float]) -> list[str]:
-    """Whether each distilled student beats its plain version on the mean over seeds."""
+def student_groups(runs: dict[str, Any], seeds: list[int]) -> dict[str, dict[int, dict]]:
+    """Each student's finished runs by seed, in the order arch, then none / kd / dist."""
+    order = {kd: i for i, kd in enumerate(KD_LOSSES)}
+    names = sorted(
+        {key.split("/")[0] for key in runs if key != "teacher"},
+        key=lambda n: (n.rsplit("-", 1)[0], order[n.rsplit("-", 1)[1]]),
+    )
+    return {
+        name: {seed: runs[f"{name}/seed{seed}"] for seed in seeds if f"{name}/seed{seed}" in runs}
+        for name in names
+    }
+
+
+def kd_verdicts(groups: dict[str, dict[int, dict]]) -> list[str]:
+    """Whether each distilled student beats its plain version on the mean over the same seeds;
+    no verdict where either has fewer than three of them."""
     lines = []
-    for name, mean in means.items():
+    for name, group in groups.items():
         arch, kd = name.rsplit("-", 1)
+        plain = groups.get(f"{arch}-none", {})
         if kd == "none":
             continue
-        delta = mean - means[f"{arch}-none"]
+        shared = sorted(set(group) & set(plain))
+        if len(shared) < 3:
+            lines.append(
+                f"- {arch} with {kd}: no verdict, {len(shared)} seed(s) shared with plain {arch}."
+            )
+            continue
+        delta = mean_accuracy(group, shared) - mean_accuracy(plain, shared)
         verdict = "beats" if delta > 0 else "does not beat"
-        lines.append(f"- {arch} with {kd} {verdict} plain {arch}: {delta * 100:+.2f} points.")
+        lines.append(
+            f"- {arch} with {kd} {verdict} plain {arch} over seeds {shared}: "
+            f"{delta * 100:+.2f} points."
+        )
     return lines
+
+
+def mean_accuracy(runs: dict[int, dict], seeds: list[int]) -> float:
+    return float(np.mean([runs[seed]["test"]["accuracy"] for seed in seeds]))
 
 
 def result_name(args: argparse.Namespace) -> str:

@@ -43,7 +43,7 @@ def test_real_files_parse_and_split_to_the_sources_sizes(tmp_path: Path) -> None
     assert all(abs(share - 0.25) < 0.01 for share in balance.values())
 
 
-def distill_entry(complete: bool) -> dict:
+def distill_entry(accuracies: dict[str, list[float]], complete: bool = True) -> dict:
     def run(accuracy: float) -> dict:
         test = {"accuracy": accuracy, "macro_f1": accuracy}
         return {
@@ -53,8 +53,6 @@ def distill_entry(complete: bool) -> dict:
             "teacher_agreement": 0.9,
         }
 
-    accuracies = {"simpler_cnn-none": [0.80, 0.82], "simpler_cnn-kd": [0.83, 0.83]}
-    accuracies["simpler_cnn-dist"] = [0.79, 0.80]
     runs = {"teacher": run(0.9)} | {
         f"{name}/seed{seed}": run(acc)
         for name, values in accuracies.items()
@@ -69,18 +67,38 @@ def distill_entry(complete: bool) -> dict:
             "rows": {"train": 8, "val": 2, "test": 2},
             "teacher_settings": {"max_length": 64, "train": train},
             "student_settings": {"train": train},
-            "seeds": [0, 1],
+            "seeds": [0, 1, 2],
             "runs": runs,
         },
     }
 
 
-def test_report_judges_kd_on_the_mean_over_seeds_and_leaves_out_unfinished_runs() -> None:
-    report = real_data.render_report(
-        {"distill": distill_entry(complete=True), "distill-x": distill_entry(complete=False)}
+def test_report_judges_kd_on_the_mean_over_three_seeds() -> None:
+    entry = distill_entry(
+        {
+            "simpler_cnn-none": [0.80, 0.82, 0.81],
+            "simpler_cnn-kd": [0.83, 0.83, 0.83],
+            "simpler_cnn-dist": [0.79, 0.80, 0.81],
+        }
     )
-    assert "Left out, as their runs did not finish: distill-x." in report
-    assert report.count("## Distillation") == 1
-    assert "simpler_cnn with kd beats plain simpler_cnn: +2.00 points." in report
-    assert "simpler_cnn with dist does not beat plain simpler_cnn: -1.50 points." in report
-    assert "| simpler_cnn-none | 0.8100 +- 0.0100 |" in report
+    report = real_data.render_report({"distill": entry})
+    assert "Partial" not in report
+    assert (
+        "simpler_cnn with kd beats plain simpler_cnn over seeds [0, 1, 2]: +2.00 points." in report
+    )
+    assert (
+        "simpler_cnn with dist does not beat plain simpler_cnn over seeds [0, 1, 2]: -1.00"
+        in report
+    )
+    assert "| simpler_cnn-none | 0, 1, 2 | 0.8100 +- 0.0082 |" in report
+
+
+def test_report_marks_a_partial_run_and_gives_no_verdict_on_fewer_than_three_seeds() -> None:
+    entry = distill_entry(
+        {"simple_cnn-none": [0.70, 0.72], "simple_cnn-dist": [0.75, 0.76, 0.74]}, complete=False
+    )
+    report = real_data.render_report({"distill": entry})
+    assert "**Partial: the run did not finish" in report
+    assert "| simple_cnn-none | 0, 1 | 0.7100 +- 0.0100 |" in report
+    assert "simple_cnn with dist: no verdict, 2 seed(s) shared with plain simple_cnn." in report
+    assert "beats" not in report
