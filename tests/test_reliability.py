@@ -31,8 +31,9 @@ def set_param(repo: Path, path: list[str], value: object) -> None:
 
 def restore(repo: Path) -> None:
     """Back to the committed pipeline: params, lock file and the git-tracked metrics (which
-    `dvc checkout` does not restore: they are `cache: false`), then the cached outputs."""
-    run(["git", "checkout", "--", "."], repo)
+    `dvc checkout` does not restore: they are `cache: false`), then the cached outputs.
+    From HEAD, not the index: `core.autostage` has staged each rerun's dvc.lock."""
+    run(["git", "reset", "-q", "--hard", "HEAD"], repo)
     run(["dvc", "checkout", "-f"], repo, check=False)
 
 
