@@ -135,10 +135,16 @@ def test_experiments_rerun_only_what_depends_on_the_changed_param(
         "finetune@tinybert",
         "evaluate",
     }
-    shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager", "--md"], repo)
-    assert "focal" in shown.stdout and "finetune.bert.accuracy" in shown.stdout
-    diff = run(["dvc", "metrics", "diff", "--md"], repo)
-    assert "finetune.bert.accuracy" in diff.stdout
+    shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager", "--md"], repo).stdout
+    header = [column.strip() for column in shown.splitlines()[0].split("|")]
+    rows = [[cell.strip() for cell in line.split("|")] for line in shown.splitlines()[2:]]
+    losses = {row[header.index("loss")] for row in rows if len(row) == len(header)}
+    assert {"ce", "focal"} <= losses, shown  # the two losses side by side
+    # --only-changed keeps the metrics that differ; the summary's names are readable ones
+    # (which of them differ on the tiny pipeline, that barely trains, is up to chance).
+    assert any(column.startswith("finetune.bert.") for column in header), header
+    diff = run(["dvc", "metrics", "diff", "--md"], repo).stdout
+    assert "finetune.bert." in diff and "metrics/finetune/bert.json" in diff, diff
     restore(repo)
 
 
