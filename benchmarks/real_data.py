@@ -272,7 +272,8 @@ def check_distill(args: argparse.Namespace, save: Save) -> None:
     results = {
         "rows": data.rows(),
         "teacher_settings": {"max_length": teacher["max_length"], "vdcnn": teacher["vdcnn"]}
-        | {"train": config.model_dump(include={"optimizer", "lr", "epochs", "batch_size"})},
+        | {"train": config.model_dump(include={"optimizer", "lr", "epochs", "batch_size"})}
+        | {"seed": args.seed},
         "student_settings": {"train": students["train"], "kd": paper["kd"]},
         "seeds": args.seeds,
         "runs": runs,
@@ -437,7 +438,8 @@ def distill_section(entry: dict[str, Any]) -> list[str]:
     if "teacher" in runs:
         teacher = runs["teacher"]
         lines.append(
-            f"| teacher (MiniLM-VDCNN d9) | {seeds[0]} | {teacher['test']['accuracy']:.4f} "
+            f"| teacher (MiniLM-VDCNN d9) | {results['teacher_settings']['seed']} "
+            f"| {teacher['test']['accuracy']:.4f} "
             f"| {teacher['test']['macro_f1']:.4f} | {teacher['parameters']:,} "
             f"| {teacher['cpu']['latency_ms']:.2f} | - | {SOURCE_DISTILL['teacher']:.4f} |"
         )
@@ -477,9 +479,9 @@ def kd_verdicts(groups: dict[str, dict[int, dict]]) -> list[str]:
     lines = []
     for name, group in groups.items():
         arch, kd = name.rsplit("-", 1)
-        plain = groups.get(f"{arch}-none", {})
         if kd == "none":
             continue
+        plain = groups.get(f"{arch}-none", {})
         shared = sorted(set(group) & set(plain))
         if len(shared) < 3:
             lines.append(

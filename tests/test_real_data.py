@@ -65,7 +65,7 @@ def distill_entry(accuracies: dict[str, list[float]], complete: bool = True) -> 
         "complete": complete,
         "results": {
             "rows": {"train": 8, "val": 2, "test": 2},
-            "teacher_settings": {"max_length": 64, "train": train},
+            "teacher_settings": {"max_length": 64, "train": train, "seed": 42},
             "student_settings": {"train": train},
             "seeds": [0, 1, 2],
             "runs": runs,
