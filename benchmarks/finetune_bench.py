@@ -247,23 +247,21 @@ def main() -> None:
 def all_runs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The engine in its `auto` precision (bf16 on a GPU, fp32 on CPU) and in the other one,
     and the Trainer (same precision as the engine's `auto`) with both of its samplers."""
-    auto, other = ("bf16", "fp32") if args.gpu else ("fp32", "bf16")
-    runs = {"engine": engine_run(args, auto)}
+    runs = {"engine": engine_run(args, "bf16" if args.gpu else "fp32")}
     runs["trainer"] = trainer_run(args, "random")
     runs["trainer_grouped"] = trainer_run(args, "group_by_length")
-    if args.precision_examples:  # both precisions on the same first examples (CPU bf16 is slow)
-        runs[f"engine_{auto}_subset"] = engine_run(args, auto, args.precision_examples)
-        runs[f"engine_{other}_subset"] = engine_run(args, other, args.precision_examples)
-    else:
-        runs[f"engine_{other}"] = engine_run(args, other)
+    for name, precision in zip(precision_pair(args), ("bf16", "fp32"), strict=True):
+        if name not in runs:
+            runs[name] = engine_run(args, precision, args.precision_examples)
     return runs
 
 
-def precision_pair(runs: dict[str, dict[str, Any]]) -> tuple[str, str]:
-    """Names of the bf16 and fp32 engine runs that were trained on the same examples."""
-    if "engine_bf16_subset" in runs:
+def precision_pair(args: argparse.Namespace) -> tuple[str, str]:
+    """Names of the bf16 and fp32 engine runs compared, trained on the same examples: both on
+    the first `--precision-examples` (CPU bf16 is slow), or the `engine` run and its peer."""
+    if args.precision_examples:
         return "engine_bf16_subset", "engine_fp32_subset"
-    return ("engine_bf16", "engine") if "engine_bf16" in runs else ("engine", "engine_fp32")
+    return ("engine", "engine_fp32") if args.gpu else ("engine_bf16", "engine")
 
 
 def summarize(runs: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
@@ -275,7 +273,7 @@ def summarize(runs: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
         ),
         "accuracy_gap_points": round(100 * (engine["test_accuracy"] - trainer["test_accuracy"]), 2),
     }
-    summary["precision_runs"] = precision_pair(runs)
+    summary["precision_runs"] = precision_pair(args)
     bf16, fp32 = (runs[name] for name in summary["precision_runs"])
     summary["bf16_over_fp32_speed"] = round(bf16["samples_per_s"] / fp32["samples_per_s"], 3)
     summary["bf16_minus_fp32_accuracy_points"] = round(
