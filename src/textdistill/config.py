@@ -347,7 +347,8 @@ def _describe(error: ValidationError, source: str, prefix: str = "") -> str:
         parts = [prefix] if prefix else []
         parts += [str(part) for part in item["loc"] if not _is_union_tag(part)]
         key = ".".join(parts)
-        got = "" if item["type"] == "missing" else f" (got {item['input']!r})"
+        # A whole-file check (no location) would echo the whole params file: name no value.
+        got = "" if item["type"] == "missing" or not item["loc"] else f" (got {item['input']!r})"
         lines.append(f"  {key or '<top level>'}: {item['msg']}{got}")
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +60,27 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def project_root() -> Path:
+    """The repository a stage belongs to: `$DVC_ROOT` inside a DVC stage (the parent repository,
+    also for `--temp` and queued experiments), else the git top level, else the working dir."""
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"])
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:  # no git installed
+        top = ""
+    return Path(top) if top else Path.cwd()
+
+
+def resolve_in_project(name: str | os.PathLike[str]) -> Path:
+    """A user-given path: absolute as it is, relative against `project_root()`, so the same
+    params find the same files from the workspace, a `--temp` run or a queued experiment."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else project_root() / path
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

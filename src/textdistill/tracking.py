@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock
 
 from textdistill.errors import TextdistillError
+from textdistill.io import project_root
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -37,14 +38,6 @@ _HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOU
 
 class TrackingError(TextdistillError):
     """The tracking server or database cannot be used."""
-
-
-def project_root() -> Path:
-    """`$DVC_ROOT` inside a DVC stage, else the git top level, else the working directory."""
-    if os.environ.get("DVC_ROOT"):
-        return Path(os.environ["DVC_ROOT"])
-    top = _git("rev-parse", "--show-toplevel")
-    return Path(top) if top else Path.cwd()
 
 
 def tracking_uri() -> str:

@@ -28,7 +28,7 @@ from textdistill.data.formats import (
 )
 from textdistill.data.schemas import validate_raw
 from textdistill.errors import DataError
-from textdistill.io import atomic_dir, read_json, sha256, write_json
+from textdistill.io import atomic_dir, read_json, resolve_in_project, sha256, write_json
 
 MANIFEST = "manifest.json"
 PARTS = ("train", "test")
@@ -67,9 +67,12 @@ def download(config: DownloadConfig, out_dir: Path, seed: int) -> dict[str, Any]
         files = {}
         for part, (path, origin) in origins.items():
             rows = len(load_raw(path, config.format, config.classes, config.columns))
-            # Written files are named relative to the raw dir; referenced files keep their path.
-            name = path.name if path.parent == tmp else str(path)
+            # Written files are named relative to the raw dir; a referenced file keeps the path
+            # as params give it (relative to the project root), so the manifest, and with it
+            # DVC's hash of data/raw/<name>, is the same in every clone and queued experiment.
+            name = path.name if path.parent == tmp else origin
             files[part] = {"path": name, "origin": origin, "rows": rows, "sha256": sha256(path)}
+            files[part]["referenced"] = path.parent != tmp
         columns = config.columns.model_dump() if config.columns else None
         manifest = {"format": config.format, "classes": config.classes, "columns": columns}
         manifest |= {"source": config.source, "files": files}
@@ -85,7 +88,11 @@ def raw_files(raw_dir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
     manifest = read_json(manifest_path)
     paths = {}
     for part, entry in manifest["files"].items():
-        path = raw_dir / entry["path"]  # an absolute path (a referenced file) stays as it is
+        path = (
+            resolve_in_project(entry["path"])
+            if entry.get("referenced")
+            else raw_dir / entry["path"]
+        )
         if not path.is_file():
             raise DataError(
                 f"raw file not found: {path}; rerun download (dvc repro -f download@...)"
@@ -132,10 +139,13 @@ def _from_files(config: DownloadConfig, out_dir: Path, seed: int) -> Fetched:
         name = getattr(config.files, part)
         if name is None:
             continue
-        source = Path(name).resolve()
+        source = resolve_in_project(name)
         if not source.is_file():
-            raise DataError(f"raw file not found: {name} (download.<dataset>.files.{part})")
-        fetched[part] = (source, str(source))
+            raise DataError(
+                f"raw file not found: {source} (download.<dataset>.files.{part}: {name!r}; "
+                "a relative path is read from the project root)"
+            )
+        fetched[part] = (source, name)
     return fetched
 
 
