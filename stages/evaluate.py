@@ -1,4 +1,4 @@
-"""Stage evaluate: every model's metrics in one leaderboard, summary metrics and plot data."""
+"""Stage evaluate: every model's metrics in one leaderboard, summary metrics, plot data, an SVG."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import click
 from textdistill.config import load_params
 from textdistill.errors import report_errors
 from textdistill.io import atomic_path, write_json, write_text
-from textdistill.leaderboard import distill_entries, finetune_entries, leaderboard, render, summary
+from textdistill.leaderboard import accuracy_svg, leaderboard, pipeline_entries, render, summary
 
 PathOption = click.Path(path_type=Path)
 
@@ -21,6 +21,9 @@ PathOption = click.Path(path_type=Path)
 )
 @click.option("--table", type=PathOption, required=True, help="metrics/leaderboard.csv")
 @click.option("--report", type=PathOption, required=True, help="reports/leaderboard.md")
+@click.option(
+    "--svg", type=PathOption, required=True, help="reports/leaderboard_accuracy_latency.svg"
+)
 @click.option("--params", "params_file", default="params.yaml", show_default=True)
 @report_errors
 def main(
@@ -30,19 +33,18 @@ def main(
     summary_path: Path,
     table: Path,
     report: Path,
+    svg: Path,
     params_file: str,
 ) -> None:
     params = load_params(params_file)
-    finetune, distill = params.section("finetune"), params.section("students")
-    dataset = params.section("teacher").dataset
-    entries = finetune_entries(list(finetune.models), params.loss, finetune.dataset, finetune_dir)
-    entries += distill_entries(distill.archs, distill.kd_modes, dataset, teacher, students)
+    entries = pipeline_entries(params, finetune_dir, teacher, students)
     board = leaderboard(entries)
-    smoke = {name: params.download[name].source == "sample" for name in {finetune.dataset, dataset}}
+    smoke = {entry.task: params.is_sample(entry.task) for entry in entries}
     write_json(summary_path, summary(board))
     with atomic_path(table) as tmp:
         board.to_csv(tmp, index=False)
     write_text(report, render(board, smoke))
+    write_text(svg, accuracy_svg(board))
     click.echo(render(board, smoke))
 
 

@@ -22,7 +22,7 @@ PathOption = click.Path(path_type=Path)
 @click.option("--params", "params_file", default="params.yaml", show_default=True)
 @report_errors
 def main(encoder: Path, data: Path, out: Path, params_file: str) -> None:
-    config = load_params(params_file).section("teacher")
+    config = load_params(params_file).teacher_config()
     classes, splits = read_prepared(data)
     device = resolve_device(config.train.device)
     precision = resolve_precision(config.feature_precision, device)

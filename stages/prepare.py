@@ -7,7 +7,7 @@ import click
 from textdistill.config import load_params
 from textdistill.data.prepare import prepare, report, write_prepared
 from textdistill.errors import report_errors
-from textdistill.io import write_json, write_text
+from textdistill.io import stage_outputs, write_json, write_text
 from textdistill.tracking import stage_run
 
 PathOption = click.Path(path_type=Path)
@@ -27,13 +27,16 @@ def main(
     dataset: str, raw: Path, out: Path, metrics: Path, report_path: Path, params_file: str
 ) -> None:
     params = load_params(params_file)
-    config = params.dataset("prepare", dataset)
-    stage_params = {"seed": params.seed, "dataset": dataset, "prepare": config.model_dump()}
-    with stage_run(f"prepare@{dataset}", stage_params) as run:
-        data = prepare(raw, config, params.seed)
-        write_prepared(data, out)
-        write_json(metrics, data.metrics())
-        write_text(report_path, report(dataset, data, config.clean.pattern))
+    config = params.prepare_config(dataset)
+    stage = f"prepare@{dataset}"
+    stage_params = {"dataset": dataset, "prepare": config.model_dump()}
+    targets = {"data": out, "metrics": metrics, "report": report_path}
+    with stage_run(stage, stage_params) as run:
+        with stage_outputs(stage, targets) as staged:  # all three, or none
+            data = prepare(raw, config)
+            write_prepared(data, staged["data"])
+            write_json(staged["metrics"], data.metrics())
+            write_text(staged["report"], report(dataset, data, config.clean.pattern))
         run.log_metrics(data.metrics())
         run.log_artifact(metrics)
         run.log_artifact(report_path)

@@ -18,7 +18,7 @@ from textdistill.models.pretrained import materialize_named
 @report_errors
 def main(name: str, out: Path, params_file: str) -> None:
     params = load_params(params_file)
-    params.dataset("pretrained", name)  # a clear error for an unknown name
+    params.encoder_spec(name)  # a clear error for an unknown name
     source = materialize_named(name, params.pretrained, out)
     click.echo(
         f"{name}: {source['model_type']}, {source['num_hidden_layers']} layers, {source['parameters']:,} parameters"

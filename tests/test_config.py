@@ -65,7 +65,7 @@ def test_split_size_all_is_allowed(raw: dict) -> None:
 def test_unknown_dataset_and_bad_files(raw: dict, tmp_path: Path) -> None:
     params = parse_params(raw)
     with pytest.raises(ParamsError, match=r"no prepare.imdb; prepare lists \['agnews', 'amazon'\]"):
-        params.dataset("prepare", "imdb")
+        params.prepare_config("imdb")
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "absent.yaml")
     (tmp_path / "p.yaml").write_text("seed: [1\n")
@@ -88,15 +88,13 @@ def test_the_paper_profile_composes_to_valid_params() -> None:
     assert params.download["amazon"].source == "hub"
     assert params.pretrained["bert"].id == "bert-base-uncased"
     assert params.pretrained["tinybert"].id == "huawei-noah/TinyBERT_General_4L_312D"
-    tinybert = params.section("finetune").train_config("tinybert")
+    tinybert = params.finetune_config().train_config("tinybert")
     assert (tinybert.lr, tinybert.epochs, tinybert.batch_size, tinybert.max_length) == (
         2e-5,
         7,
         16,
         512,
     )
-    assert params.section("finetune").train_config("bert").lr == 5e-6
-    assert (
-        params.section("teacher").train.epochs == 30 and params.section("teacher").train.lr == 0.01
-    )
-    assert params.section("students").train.epochs == 20
+    assert params.finetune_config().train_config("bert").lr == 5e-6
+    assert params.teacher_config().train.epochs == 30 and params.teacher_config().train.lr == 0.01
+    assert params.students_config().train.epochs == 20

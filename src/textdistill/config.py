@@ -7,12 +7,21 @@ own section; dvc.yaml lists exactly those keys as the stage's params.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from textdistill.errors import ParamsError
 
@@ -24,9 +33,91 @@ SplitSize = PositiveInt | Literal["all"]
 
 
 class Section(BaseModel):
-    """Base for every params section: no unknown keys, no silent type coercion, immutable."""
+    """Base for every params section: no unknown keys, no silent type coercion, immutable.
+
+    Each section knows its dotted key (`teacher.train`); when reads are traced (see
+    `trace_reads`), reading a field records `<key>.<field>`, so a test can check that dvc.yaml
+    lists every param a stage reads. A field holding sections records nothing itself: the
+    sections record what is read from them.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    _key: str | None = PrivateAttr(default=None)  # None: not part of a loaded params tree
+
+    def __getattribute__(self, name: str) -> Any:
+        value = super().__getattribute__(name)
+        if _TRACED is not None and name in type(self).model_fields and not _holds_sections(value):
+            _record(self, name)
+        return value
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        if _TRACED is not None:
+            _record(self)
+        return super().model_dump(**kwargs)
+
+
+# --- which params a stage reads ---------------------------------------------------------------
+
+TRACE_ENV = "TEXTDISTILL_PARAMS_TRACE"  # a directory: each stage writes the keys it read there
+_TRACED: set[str] | None = None
+
+
+def trace_reads(directory: str | Path) -> None:
+    """Record every params key read from now on; write them to `<directory>/<stage>.txt` at exit
+    (the stage is `$DVC_STAGE`, which DVC sets). Used by the tests of dvc.yaml's `params:`."""
+    import atexit
+
+    global _TRACED
+    if _TRACED is not None:
+        return
+    _TRACED = set()
+    stage = os.environ.get("DVC_STAGE", "main").replace("@", "-").replace("/", "_")
+    out = Path(directory) / f"{stage}.txt"
+
+    def write() -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a", encoding="utf-8") as handle:
+            handle.writelines(f"{key}\n" for key in sorted(_TRACED or ()))
+
+    atexit.register(write)
+
+
+def record_read(key: str) -> None:
+    """Record a read the sections cannot see (an entry of a plain mapping, a merged config)."""
+    if _TRACED is not None:
+        _TRACED.add(key)
+
+
+def _record(section: Section, name: str = "") -> None:
+    key = object.__getattribute__(section, "__pydantic_private__")["_key"]
+    if key is not None:
+        record_read(".".join(part for part in (key, name) if part))
+
+
+def _holds_sections(value: object) -> bool:
+    if isinstance(value, Section):
+        return True
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(isinstance(v, Section) for v in value.values())
+    )
+
+
+def _assign_keys(section: Section, key: str = "") -> None:
+    """Give every section in the tree its dotted key (copying a default shared between parents)."""
+    section.__pydantic_private__["_key"] = key
+    for name in type(section).model_fields:
+        value = object.__getattribute__(section, name)
+        prefix = f"{key}.{name}" if key else name
+        if isinstance(value, Section):
+            value = value.model_copy()
+            object.__setattr__(section, name, value)
+            _assign_keys(value, prefix)
+        elif _holds_sections(value):
+            for entry, child in value.items():
+                value[entry] = child.model_copy()
+                _assign_keys(value[entry], f"{prefix}.{entry}")
 
 
 # --- download ------------------------------------------------------------------------------
@@ -38,6 +129,7 @@ class SampleSource(Section):
     train_rows: PositiveInt
     test_rows: PositiveInt
     label_noise: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.08
+    seed: Annotated[int, Field(ge=0)] = 42  # the data's seed, not the training seed
 
 
 class HubSource(Section):
@@ -60,12 +152,49 @@ class FilesSource(Section):
     test: str | None = None
 
 
-class TableColumns(Section):
-    """Column names of a generic CSV/TSV/JSONL/parquet table."""
+ColumnRef = str | Annotated[int, Field(ge=0)]  # a header name, or a 0-based position
 
-    text: str = "text"
-    label: str = "label"
-    title: str | None = None
+
+class TableColumns(Section):
+    """Which columns of a generic CSV/TSV/TXT/JSONL/parquet table hold what, and how it is split.
+
+    Nothing is guessed from the data, so no file can be read silently wrong:
+    - `labels`: `names` (the file holds class names from `classes`, compared as text) or `ids`
+      (0-based integer ids into `classes`). Digit class names never turn into ids.
+    - `delimiter`: None takes it from the extension (`,` for .csv, tab for .tsv); .txt files,
+      and .csv files that hold tabs, name it.
+    - `quoting`: `none` (a `"` is an ordinary character) or `minimal` (a field may be wrapped in
+      `"..."` with `""` for a quote). None: `minimal` with `multiline`, else `none` for tab-delimited
+      files (their texts often start with a quote), `minimal` otherwise. A quoted field
+      followed by more text, or left open at the end of the file, is an error.
+    - `multiline`: whether a quoted field may run across lines. Off by default, so a stray
+      opening quote fails at its line instead of swallowing the rows after it.
+    - `header`: with false, `text`, `label` and `title` are 0-based column positions.
+    """
+
+    text: ColumnRef = "text"
+    label: ColumnRef = "label"
+    title: ColumnRef | None = None
+    labels: Literal["names", "ids"] = "names"
+    delimiter: Literal[",", "\t", ";", "|"] | None = None
+    quoting: Literal["minimal", "none"] | None = None
+    multiline: bool = False
+    header: bool = True
+
+    @model_validator(mode="after")
+    def _columns_fit_header(self) -> TableColumns:
+        refs = {"text": self.text, "label": self.label, "title": self.title}
+        wanted = int if not self.header else str
+        for key, ref in refs.items():
+            if ref is not None and not isinstance(ref, wanted):
+                kind = "a 0-based column position" if wanted is int else "a header name"
+                raise ValueError(f"with header: {str(self.header).lower()}, {key} must be {kind}")
+        given = [ref for ref in refs.values() if ref is not None]
+        if len(set(given)) != len(given):
+            raise ValueError(f"text, label and title must be different columns, got {given}")
+        if self.multiline and self.quoting == "none":
+            raise ValueError("multiline: true needs quoting: minimal (only quotes hold newlines)")
+        return self
 
 
 class DownloadConfig(Section):
@@ -120,6 +249,9 @@ class SplitConfig(Section):
     val: SplitSize
     test: SplitSize
     test_from: Literal["test", "train"] = "test"
+    # The split is part of the data: training seeds (`seed`, `-S seed=0,1,2`) vary on one split,
+    # so a paired comparison over seeds compares models on the same test rows.
+    seed: Annotated[int, Field(ge=0)] = 42
 
 
 class PrepareConfig(Section):
@@ -223,11 +355,12 @@ class FinetuneConfig(Section):
         return self
 
     def train_config(self, name: str) -> TrainConfig:
-        if name not in self.models:
-            raise ParamsError(
-                f"params has no finetune.models.{name}; it lists {sorted(self.models)}"
-            )
-        return merged_train_config(self.train, self.models[name], f"finetune.models.{name}")
+        """`train` updated with `models.<name>`: what one model's fine-tune reads."""
+        models = object.__getattribute__(self, "models")  # one entry is read, not all
+        if name not in models:
+            raise ParamsError(f"params has no finetune.models.{name}; it lists {sorted(models)}")
+        record_read(f"finetune.models.{name}")
+        return merged_train_config(self.train, models[name], f"finetune.models.{name}")
 
 
 class TeacherConfig(Section):
@@ -255,11 +388,17 @@ class StudentsConfig(Section):
         None  # students' own seed (default: the top-level one)
     )
 
+    def model_params(self, arch: str) -> dict[str, Any]:
+        """`model.<arch>`: one architecture's constructor params (none given: its defaults)."""
+        record_read(f"students.model.{arch}")
+        return dict(object.__getattribute__(self, "model").get(arch, {}))
+
 
 # --- the whole file ------------------------------------------------------------------------
 
 
 class Params(Section):
+    profile_name: str = "quick"  # which conf/profile composed this file (no stage reads it)
     seed: Annotated[int, Field(ge=0)]
     loss: str = "ce"
     download: dict[str, DownloadConfig]
@@ -294,28 +433,77 @@ class Params(Section):
                 raise ValueError(f"students.kd_modes lists {missing} with no kd.<mode> section")
         return self
 
-    def dataset(self, group: str, name: str) -> Any:
-        """`params.<group>.<name>`, or a ParamsError listing the datasets that group has."""
-        section = getattr(self, group)
-        if name not in section:
-            raise ParamsError(f"params has no {group}.{name}; {group} lists {sorted(section)}")
-        return section[name]
+    # Typed accessors: what a stage reads, named; a missing entry is a ParamsError.
 
-    def section(self, name: str) -> Any:
-        """An optional section (finetune, teacher, ...), or a ParamsError if it is missing."""
-        value = getattr(self, name)
-        if value is None:
-            raise ParamsError(f"params.yaml has no {name!r} section")
-        return value
+    def download_config(self, dataset: str) -> DownloadConfig:
+        return _entry(self.download, "download", dataset)
 
-    def build_loss(self, name: str, weights: dict[str, Any], key: str) -> Any:
-        """The loss `name` built with `weights`; a bad weight is a ParamsError naming `key`."""
-        from textdistill.losses import build_loss  # torch: only for stages that train
+    def prepare_config(self, dataset: str) -> PrepareConfig:
+        return _entry(self.prepare, "prepare", dataset)
 
-        try:
-            return build_loss(name, **weights)
-        except (ValueError, TypeError) as error:
-            raise ParamsError(f"params.yaml: {key}: {error}") from None
+    def encoder_spec(self, name: str) -> EncoderSpec:
+        return _entry(self.pretrained, "pretrained", name)
+
+    def finetune_config(self) -> FinetuneConfig:
+        return _present(self.finetune, "finetune")
+
+    def teacher_config(self) -> TeacherConfig:
+        return _present(self.teacher, "teacher")
+
+    def students_config(self) -> StudentsConfig:
+        return _present(self.students, "students")
+
+    def is_sample(self, dataset: str) -> bool:
+        """Whether `dataset` is the embedded sample (its scores are smoke figures)."""
+        return self.download_config(dataset).source == "sample"
+
+    def finetune_loss(self) -> Any:
+        """The fine-tuning loss: `loss` built with its `losses.<loss>` weights."""
+        return build_named_loss(self.loss, _plain_entry(self, "losses", self.loss), "losses")
+
+    def kd_loss(self, mode: str) -> Any:
+        """A student's loss: its KD mode's loss with the `kd.<mode>` weights."""
+        return build_named_loss(KD_LOSSES[mode], _plain_entry(self, "kd", mode), "kd", mode)
+
+    def kd_weights(self, mode: str) -> dict[str, Any]:
+        return _plain_entry(self, "kd", mode)
+
+    def loss_weights(self, name: str) -> dict[str, Any]:
+        return _plain_entry(self, "losses", name)
+
+
+# KD mode of a student -> the loss it trains with (`none` is the plain student).
+KD_LOSSES = {"none": "ce", "kd": "kd", "dist": "dist"}
+
+
+def build_named_loss(name: str, weights: dict[str, Any], group: str, entry: str = "") -> Any:
+    """The loss `name` built with `weights`; a bad weight is a ParamsError naming its key."""
+    from textdistill.losses import build_loss  # torch: only for stages that train
+
+    try:
+        return build_loss(name, **weights)
+    except (ValueError, TypeError) as error:
+        raise ParamsError(f"params.yaml: {group}.{entry or name}: {error}") from None
+
+
+def _entry(group: dict[str, Any], name: str, entry: str) -> Any:
+    if entry not in group:
+        raise ParamsError(f"params has no {name}.{entry}; {name} lists {sorted(group)}")
+    return group[entry]
+
+
+def _present(section: Any, name: str) -> Any:
+    if section is None:
+        raise ParamsError(f"params.yaml has no {name!r} section")
+    return section
+
+
+def _plain_entry(params: Params, group: str, entry: str) -> dict[str, Any]:
+    """One entry of a mapping of plain dicts (`kd`, `losses`), recorded as `<group>.<entry>`."""
+    mapping = object.__getattribute__(params, group)
+    value = _entry(mapping, group, entry)
+    record_read(f"{group}.{entry}")
+    return value
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
@@ -336,9 +524,13 @@ def parse_params(raw: Any, source: str = "params") -> Params:
             f"{source}: expected a mapping at the top level, got {type(raw).__name__}"
         )
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as error:
         raise ParamsError(_describe(error, source)) from None
+    _assign_keys(params)
+    if os.environ.get(TRACE_ENV):
+        trace_reads(os.environ[TRACE_ENV])
+    return params
 
 
 def _describe(error: ValidationError, source: str, prefix: str = "") -> str:

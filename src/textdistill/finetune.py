@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from transformers import PreTrainedTokenizerBase
 
-from textdistill.config import TrainConfig
+from textdistill.config import Params, TrainConfig
 from textdistill.data.batching import Encoded, encode
+from textdistill.data.prepare import read_prepared
+from textdistill.io import read_json, write_json
+from textdistill.lifecycle import Fitted, Runnable, model_size_mb
 from textdistill.losses import Loss
-from textdistill.models.classifier import SequenceClassifier, load_classifier
+from textdistill.models.classifier import SequenceClassifier, load_classifier, save_classifier
+from textdistill.models.store import SPEC
 from textdistill.train import FitResult, Trainer
 
 INPUTS = ("input_ids", "attention_mask")
@@ -58,3 +63,101 @@ def finetune(
     )
     result = trainer.fit(data["train"], data["val"], data["test"])
     return Finetuned(classifier, tokenizer, result)
+
+
+@dataclass
+class FinetuneJob:
+    """`finetune@<model>` for the training-stage lifecycle (`lifecycle.run_training_stage`)."""
+
+    model: str
+    encoder_dir: Path
+    data_dir: Path
+    dataset: str
+    config: TrainConfig
+    loss: Loss
+    loss_spec: dict[str, Any]  # {"name": ..., "weights": ...}, for the record
+    seed: int
+    clean: dict[str, Any]  # the training data's cleaning, which predict repeats
+    latency_examples: int
+    smoke: bool
+    log_model: bool = True
+
+    @classmethod
+    def from_params(
+        cls, params: Params, model: str, encoder_dir: Path, data_dir: Path
+    ) -> FinetuneJob:
+        section = params.finetune_config()
+        dataset = section.dataset
+        return cls(
+            model=model,
+            encoder_dir=encoder_dir,
+            data_dir=data_dir,
+            dataset=dataset,
+            config=section.train_config(model),
+            loss=params.finetune_loss(),
+            loss_spec={"name": params.loss, "weights": params.loss_weights(params.loss)},
+            seed=params.seed,
+            clean=params.prepare_config(dataset).clean.model_dump(),
+            latency_examples=section.latency_examples,
+            smoke=params.is_sample(dataset),
+        )
+
+    @property
+    def stage(self) -> str:
+        return f"finetune@{self.model}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.model} fine-tuned on {self.dataset}"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "model": self.model,
+            "dataset": self.dataset,
+            "loss": self.loss_spec["name"],
+            "loss_params": self.loss_spec["weights"],
+            "train": self.config.model_dump(),
+        }
+
+    @property
+    def inputs(self) -> list[Path]:
+        return [self.encoder_dir, self.data_dir]
+
+    @cached_property
+    def _prepared(self) -> tuple[list[str], dict[str, pd.DataFrame]]:
+        return read_prepared(self.data_dir)
+
+    def fit(self, **trainer_options: Any) -> Fitted:
+        classes, splits = self._prepared
+        tuned = finetune(
+            self.encoder_dir, classes, splits, self.config, self.loss, self.seed, **trainer_options
+        )
+        labels = splits["test"]["label"].to_numpy()
+        return Fitted(tuned.classifier, tuned.result, labels, classes, tuned.tokenizer)
+
+    def save(self, fitted: Fitted, model_dir: Path, extra: Mapping[str, Path]) -> None:
+        assert isinstance(fitted.model, SequenceClassifier)
+        save_classifier(fitted.model, fitted.tokenizer, model_dir)
+        spec = {"kind": "finetune", "classes": fitted.classes, "max_length": self.config.max_length}
+        write_json(model_dir / SPEC, spec | {"clean": self.clean})
+
+    def runnable(self, fitted: Fitted, model_dir: Path) -> Runnable:
+        size = model_size_mb(model_dir)
+        return Runnable(fitted.model, fitted.tokenizer, self.config.max_length, size)
+
+    def latency_texts(self) -> list[str]:
+        return self._prepared[1]["test"]["text"].tolist()[: self.latency_examples]
+
+    def facts(self, fitted: Fitted, scores: Mapping[str, Any]) -> dict[str, Any]:
+        source = read_json(self.encoder_dir / "source.json")
+        config = self.config
+        return {
+            "task": f"{self.dataset} ({', '.join(fitted.classes)})",
+            "base encoder": source.get("id") or self.encoder_dir.name,
+            "loss": f"{self.loss_spec['name']} {self.loss_spec['weights']}",
+            "training": f"{config.optimizer} lr {config.lr}, {config.epochs} epochs, batch {config.batch_size}",
+            "best epoch (on validation)": fitted.result.best_epoch,
+            "parameters": f"{scores['model']['parameters']:,}",
+        }

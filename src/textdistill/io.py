@@ -12,10 +12,14 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
+
+from textdistill.errors import TextdistillError
 
 # mkstemp/mkdtemp create private (0600/0700) entries; outputs get the usual permissions.
 _UMASK = os.umask(0)
@@ -105,3 +109,92 @@ def sha256(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# --- all-or-nothing stage outputs -----------------------------------------------------------
+
+STAGING = Path(".cache") / "staging"  # locks and swap journals, per stage (git-ignored)
+_STAGED = ".staged-"  # `.<name>.staged-<random>`: a sibling being written, never an output
+
+
+@contextmanager
+def stage_outputs(stage: str, targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
+    """Write all of a stage's outputs, or none of them.
+
+    Yields one fresh temporary path per target (a sibling of it, so renames are atomic; not
+    created: write a file there, or a directory). Only when the block succeeds are they
+    swapped in, together, at the very end; a failure or a kill before that leaves every old
+    output as it was. The swap itself is journaled: a kill in the middle of it is rolled
+    forward by the next run of the stage, which also removes the temporaries a killed run
+    left. Two concurrent runs of one stage are refused (an OS lock, freed when its holder
+    dies, even by SIGKILL).
+    """
+    STAGING.mkdir(parents=True, exist_ok=True)
+    name = stage.replace("@", "-").replace("/", "_")
+    lock = FileLock(str(STAGING / f"{name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise TextdistillError(
+            f"another run of stage {stage} is writing its outputs (lock {lock.lock_file}); "
+            "wait for it to finish"
+        ) from None
+    journal = STAGING / f"{name}.journal.json"
+    try:
+        _roll_forward(journal)
+        for target in targets.values():
+            _remove_stale(Path(target))
+        temps = {key: _staged_sibling(Path(target)) for key, target in targets.items()}
+        try:
+            yield temps
+            pairs = [(str(temps[key]), str(target)) for key, target in targets.items()]
+            missing = [temp for temp, _ in pairs if not Path(temp).exists()]
+            if missing:
+                raise RuntimeError(f"stage {stage} did not write its outputs {missing}")
+            write_json(journal, pairs)  # from here on, the swap completes even after a kill
+            _roll_forward(journal)
+        finally:
+            for temp in temps.values():
+                _remove(temp)
+    finally:
+        lock.release()
+
+
+def _staged_sibling(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}{_STAGED}", dir=target.parent)
+    os.close(fd)
+    os.unlink(name)  # only the unique name is wanted: the stage creates a file or a directory
+    return Path(name)
+
+
+def _roll_forward(journal: Path) -> None:
+    """Finish a journaled swap: every staged output replaces its target, then the old go."""
+    if not journal.is_file():
+        return
+    pairs = [(Path(temp), Path(target)) for temp, target in read_json(journal)]
+    for temp, target in pairs:
+        old = target.with_name(f".{target.name}.old")
+        if temp.exists():
+            if target.exists() and not old.exists():
+                os.replace(target, old)
+            _remove(target)  # a target swapped in by a killed run, not yet renamed to old
+            os.replace(temp, target)
+    for _, target in pairs:
+        _remove(target.with_name(f".{target.name}.old"))
+    journal.unlink()
+
+
+def _remove_stale(target: Path) -> None:
+    """Temporaries of `target` left by a killed run (this stage's lock is held: none is live)."""
+    if target.parent.is_dir():
+        for stale in target.parent.glob(f".{target.name}{_STAGED}*"):
+            _remove(stale)
+        _remove(target.with_name(f".{target.name}.old"))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """What every training stage writes and logs: metrics JSON, curves, confusion matrix, MLflow.
 
-Fine-tuning, the teacher and the students all end the same way, so they share this module:
+Fine-tuning, the teacher and the students all end the same way (`lifecycle.py` runs it):
 `metrics/<kind>/<name>.json` (flat keys for `dvc metrics diff`), `<plots>/curves.csv` (one row
 per epoch, a DVC plot), `<plots>/confusion.csv` (DVC's `confusion` template), and one MLflow
 run holding the params, per-epoch curves, final metrics and these files.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pandas as pd
 from torch import nn
 
 from textdistill.evaluate import confusion_table
-from textdistill.io import atomic_path, sha256, write_json, write_text
+from textdistill.io import atomic_path, sha256
 from textdistill.tracking import StageRun
 from textdistill.train import EpochRecord, FitResult
 
@@ -58,7 +58,28 @@ def training_metrics(
         },
         "model": {"parameters": count_parameters(model), "size_mb": round(size_mb, 3)},
         "cpu": dict(latency),
+        "machine": machine(),
     } | result.extra
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPU model and count (latency is CPU), GPU, torch."""
+    import os
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return {"cpu": cpu, "cpus": os.cpu_count() or 0, "gpu": gpu, "torch": torch.__version__}
 
 
 def write_curves(history: Sequence[EpochRecord], path: Path) -> None:
@@ -110,37 +131,3 @@ def model_card(
         "Produced by the textdistill pipeline (`dvc repro`); reload with `textdistill predict`.",
     ]
     return "\n".join(lines) + "\n"
-
-
-@dataclass
-class Card:
-    """What a model card says about a trained model (the metrics are added by `publish`)."""
-
-    title: str
-    facts: dict[str, Any]
-    smoke: bool  # trained on the embedded sample: its scores are smoke figures
-
-
-def publish(
-    run: StageRun,
-    result: FitResult,
-    scores: Mapping[str, Any],
-    card: Card,
-    test_labels,
-    classes: Sequence[str],
-    model_dir: Path,
-    metrics_path: Path,
-    plots_dir: Path,
-    log_model: bool = True,
-) -> None:
-    """The common end of every training stage: model card, metrics, curves, confusion matrix,
-    all logged to MLflow with the model; then the finished run's checkpoints are dropped."""
-    write_text(model_dir / "README.md", model_card(card.title, card.facts, scores, card.smoke))
-    write_curves(result.history, plots_dir / CURVES)
-    write_confusion(result, test_labels, classes, plots_dir / CONFUSION)
-    write_json(metrics_path, scores)
-    run.log_metrics(scores)
-    for path in (metrics_path, plots_dir / CURVES, plots_dir / CONFUSION, model_dir / "README.md"):
-        run.log_artifact(path)
-    if log_model:
-        run.log_model(model_dir)

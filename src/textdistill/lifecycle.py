@@ -1,0 +1,158 @@
+"""What every training stage does around its training loop, in one place.
+
+A training stage (`finetune@<model>`, `teacher`, `student@<arch>-<kd>`) describes its model
+with a small `TrainingJob` (how to fit it, save it and run it for latency, what its card
+says); `run_training_stage` owns the rest: the resumable checkpoint directory and its
+fingerprint, the MLflow run, CPU latency and size, the metrics JSON, curves and confusion
+matrix, the model card, and an all-or-nothing swap of every output at the very end.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from textdistill.evaluate import directory_size_mb, text_latency
+from textdistill.io import stage_outputs, write_json, write_text
+from textdistill.results import (
+    CONFUSION,
+    CURVES,
+    checkpoint_dir,
+    epoch_logger,
+    fingerprint,
+    model_card,
+    training_metrics,
+    write_confusion,
+    write_curves,
+)
+from textdistill.tracking import StageRun, stage_run
+from textdistill.train import EpochRecord, FitResult
+
+
+@dataclass
+class Fitted:
+    """A trained model and what its stage reports about it."""
+
+    model: nn.Module
+    result: FitResult
+    test_labels: np.ndarray
+    classes: list[str]
+    tokenizer: PreTrainedTokenizerBase  # what turns a user's text into the model's input ids
+
+
+@dataclass(frozen=True)
+class Runnable:
+    """A saved model as a user runs it on raw text (for CPU latency and size)."""
+
+    model: nn.Module  # called as model(input_ids, attention_mask)
+    tokenizer: PreTrainedTokenizerBase
+    max_length: int
+    size_mb: float  # the weights a user ships
+
+
+class TrainingJob(Protocol):
+    """One model kind's part of a training stage; `run_training_stage` does the rest."""
+
+    stage: str  # the DVC stage name, e.g. "finetune@bert": names the MLflow run and checkpoints
+    title: str  # the model card's title
+    params: dict[str, Any]  # logged to MLflow; with `inputs`, decides whether a checkpoint resumes
+    inputs: Sequence[Path]  # files and directories the model is trained from
+    smoke: bool  # trained on the embedded sample data: its card says its scores are smoke
+    log_model: bool  # log the model directory as an MLflow pyfunc model
+
+    def fit(
+        self, checkpoint_dir: Path, fingerprint: str, on_epoch: Callable[[EpochRecord], None]
+    ) -> Fitted: ...
+
+    def save(self, fitted: Fitted, model_dir: Path, extra: Mapping[str, Path]) -> None:
+        """Write the model directory (and any extra outputs, e.g. the teacher's logits)."""
+
+    def runnable(self, fitted: Fitted, model_dir: Path) -> Runnable: ...
+
+    def latency_texts(self) -> list[str]: ...
+
+    def facts(self, fitted: Fitted, scores: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a training stage writes: the paths dvc.yaml gives it."""
+
+    model: Path  # models/<...>/<name>/
+    metrics: Path  # metrics/<...>/<name>.json
+    plots: Path  # metrics/<...>/<name>/ (curves.csv, confusion.csv)
+    extra: Mapping[str, Path] = field(default_factory=dict)  # e.g. {"logits": data/logits/...}
+
+
+@dataclass(frozen=True)
+class StageResult:
+    scores: dict[str, Any]
+    best_epoch: int
+
+    def summary(self, stage: str) -> str:
+        accuracy = self.scores["test"]["accuracy"]
+        return f"{stage}: test accuracy {accuracy:.4f} (best epoch {self.best_epoch})"
+
+
+def run_training_stage(job: TrainingJob, outputs: Outputs) -> StageResult:
+    """Fit, measure, write and log one model; every output appears together, or none does."""
+    checkpoints = checkpoint_dir(job.stage)
+    targets = {"model": outputs.model, "metrics": outputs.metrics, "plots": outputs.plots}
+    targets |= dict(outputs.extra)
+    with stage_run(job.stage, job.params) as run:
+        with stage_outputs(job.stage, targets) as staged:
+            fitted, scores = _fit_and_write(job, run, checkpoints, staged, list(outputs.extra))
+        _log_outputs(run, scores, outputs, job.log_model)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the stage is complete: nothing to resume
+    return StageResult(scores, fitted.result.best_epoch)
+
+
+def _fit_and_write(
+    job: TrainingJob, run: StageRun, checkpoints: Path, staged: Mapping[str, Path], extra: list[str]
+) -> tuple[Fitted, dict[str, Any]]:
+    """Everything the stage writes, into the staged (not yet published) paths."""
+    fitted = job.fit(
+        checkpoint_dir=checkpoints,
+        fingerprint=fingerprint(job.params, job.inputs),
+        on_epoch=epoch_logger(run),
+    )
+    job.save(fitted, staged["model"], {key: staged[key] for key in extra})
+    runnable = job.runnable(fitted, staged["model"])
+    latency = text_latency(
+        runnable.model, runnable.tokenizer, job.latency_texts(), runnable.max_length
+    )
+    scores = training_metrics(fitted.result, fitted.model, runnable.size_mb, latency)
+    card = model_card(job.title, job.facts(fitted, scores), scores, job.smoke)
+    write_text(staged["model"] / "README.md", card)
+    write_curves(fitted.result.history, staged["plots"] / CURVES)
+    write_confusion(fitted.result, fitted.test_labels, fitted.classes, staged["plots"] / CONFUSION)
+    write_json(staged["metrics"], scores)
+    return fitted, scores
+
+
+def _log_outputs(
+    run: StageRun, scores: Mapping[str, Any], outputs: Outputs, log_model: bool
+) -> None:
+    """MLflow gets the final metrics and the files as published (the run is still open)."""
+    run.log_metrics(scores)
+    for path in (
+        outputs.metrics,
+        outputs.plots / CURVES,
+        outputs.plots / CONFUSION,
+        outputs.model / "README.md",
+    ):
+        run.log_artifact(path)
+    if log_model:
+        run.log_model(outputs.model)
+
+
+def model_size_mb(*dirs: Path) -> float:
+    """Weights a user ships to run the model (a teacher ships its encoder too)."""
+    return round(sum(directory_size_mb(d) for d in dirs), 3)
