@@ -80,6 +80,32 @@ def plots(out: Path) -> None:
 
 
 @main.command()
+@click.option("--profile", default="real", show_default=True, help="The profile's experiments.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Markdown report [default: reports/<profile>_data.md, e.g. reports/real_data.md].",
+)
+@click.option(
+    "--all-commits/--head-only",
+    default=True,
+    show_default=True,
+    help="Experiments of every commit, or only those based on HEAD.",
+)
+def report(profile: str, out: Path | None, all_commits: bool) -> None:
+    """Render a profile's results over seeds from its DVC experiments (dvc exp show)."""
+    from textdistill.report import write_report
+
+    out = out or Path("reports") / f"{profile}_data.md"
+    try:
+        results = write_report(profile, out, all_commits=all_commits)
+    except TextdistillError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{out}: {len(results)} models")
+
+
+@main.command()
 @click.argument("model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 def info(model_dir: Path) -> None:
     """Describe a trained model directory (its model.json and model card)."""

@@ -56,7 +56,7 @@ def load_pools(raw_dir: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
     return classes, pools
 
 
-def prepare(raw_dir: Path, config: PrepareConfig, seed: int) -> PreparedData:
+def prepare(raw_dir: Path, config: PrepareConfig) -> PreparedData:
     """Clean every pool, drop empty and duplicate texts and test texts from train, then split."""
     classes, pools = load_pools(raw_dir)
     counts = {f"raw_{part}": len(pool) for part, pool in pools.items()}
@@ -77,7 +77,7 @@ def prepare(raw_dir: Path, config: PrepareConfig, seed: int) -> PreparedData:
         pools["train"], dropped["dropped_in_test"] = drop_seen(
             pools["train"], pools["test"]["text"]
         )
-    splits = make_splits(pools["train"], pools.get("test"), config.splits, seed)
+    splits = make_splits(pools["train"], pools.get("test"), config.splits, config.splits.seed)
     splits = {name: _finish(frame, classes, name) for name, frame in splits.items()}
     return PreparedData(classes, splits, counts | dropped, cleaning)
 

@@ -1,0 +1,388 @@
+"""`textdistill report`: a profile's results, rendered from its DVC experiments.
+
+Seeds are experiments (`dvc exp run --queue -S profile=real -S seed=0,1,2`); this module reads
+them back with `dvc exp show --json`, groups the runs of one profile that differ only in their
+seed, and writes a markdown report: each model's test accuracy as mean +- sd over seeds, every
+distilled student against its plain twin on the same seeds (mean paired difference with a
+95 % t interval), the source studies' figure beside the rows it belongs to, a labelled
+accuracy-against-latency chart, and the commands and machine behind it. Nothing in it is typed
+by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textdistill.errors import TextdistillError
+from textdistill.io import write_text
+
+SEED_KEYS = ("seed", "students.seed")  # what varies between the runs of one study
+
+
+@dataclass(frozen=True)
+class Run:
+    """One experiment's params and metrics, as `dvc exp show --json` gives them."""
+
+    name: str
+    rev: str
+    baseline: str
+    params: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]  # metrics file -> its data
+
+    @property
+    def seed(self) -> int:
+        students = self.params.get("students") or {}
+        return int(
+            students.get("seed") if students.get("seed") is not None else self.params["seed"]
+        )
+
+    @property
+    def profile(self) -> str:
+        return str(self.params.get("profile_name", "?"))
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One model of a study over its seeds."""
+
+    name: str  # finetune/bert, teacher, student/simpler_cnn-kd
+    branch: str
+    model: str
+    variant: str  # fine-tuning loss or KD mode
+    dataset: str
+    seeds: tuple[int, ...]
+    accuracy: tuple[float, ...]
+    macro_f1: tuple[float, ...]
+    parameters: int
+    latency_ms: float  # median over seeds of each run's median single-text CPU latency
+    teacher_agreement: float | None
+
+
+@dataclass(frozen=True)
+class Paired:
+    """`model` minus `baseline`, test accuracy, over the seeds both ran."""
+
+    model: str
+    baseline: str
+    seeds: tuple[int, ...]
+    differences: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.differences)
+
+    def interval(self, level: float = 0.95) -> tuple[float, float] | None:
+        """The t interval of the mean difference; None below two seeds."""
+        n = len(self.differences)
+        if n < 2:
+            return None
+        from scipy.stats import t  # scikit-learn's dependency: no new package
+
+        half = t.ppf(0.5 + level / 2, n - 1) * statistics.stdev(self.differences) / math.sqrt(n)
+        return self.mean - half, self.mean + half
+
+
+# --- reading experiments -------------------------------------------------------------------
+
+
+def collect_runs(repo: Path = Path("."), all_commits: bool = True) -> list[Run]:
+    """Every finished experiment of the repository (of every commit, by default)."""
+    command = ["dvc", "exp", "show", "--json", "--no-fetch"]
+    if all_commits:
+        command.append("--all-commits")
+    try:
+        done = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", "") or str(error)
+        raise TextdistillError(f"`{' '.join(command)}` failed: {detail.strip()}") from None
+    return list(parse_exp_show(json.loads(done.stdout)))
+
+
+def parse_exp_show(rows: Iterable[Mapping[str, Any]]) -> Iterable[Run]:
+    """The experiments (not the baselines or the workspace) of `dvc exp show --json`."""
+    for baseline in rows:
+        for experiment in baseline.get("experiments") or []:
+            for rev in experiment.get("revs") or []:
+                data = rev.get("data") or {}
+                if rev.get("error") or not data.get("metrics"):
+                    continue  # failed or still queued
+                params = (data.get("params") or {}).get("params.yaml", {}).get("data", {})
+                metrics = {path: entry.get("data", {}) for path, entry in data["metrics"].items()}
+                name = rev.get("name") or experiment.get("name") or rev["rev"][:7]
+                yield Run(name, rev["rev"], baseline["rev"], params, metrics)
+
+
+def studies(runs: Sequence[Run], profile: str) -> list[list[Run]]:
+    """The runs of `profile`, grouped by their params but for the seeds (largest group first)."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.profile == profile:
+            groups.setdefault(_without_seeds(run.params), []).append(run)
+    for group in groups.values():  # one run per seed: the newest experiment wins
+        group.sort(key=lambda run: run.seed)
+    return sorted(groups.values(), key=len, reverse=True)
+
+
+def _without_seeds(params: Mapping[str, Any]) -> str:
+    stripped = json.loads(json.dumps(params))
+    stripped.pop("seed", None)
+    (stripped.get("students") or {}).pop("seed", None)
+    return json.dumps(stripped, sort_keys=True)
+
+
+# --- results over seeds --------------------------------------------------------------------
+
+
+def model_results(runs: Sequence[Run]) -> list[ModelResult]:
+    """Each model of a study, in the leaderboard's order, over the runs (seeds) that have it."""
+    params = runs[0].params
+    finetune, teacher, students = (params.get(k) or {} for k in ("finetune", "teacher", "students"))
+    entries = [
+        (
+            "finetune",
+            m,
+            params.get("loss", "ce"),
+            finetune.get("dataset"),
+            f"metrics/finetune/{m}.json",
+        )
+        for m in finetune.get("models", {})
+    ]
+    if teacher:
+        entries.append(("teacher", "vdcnn", "ce", teacher.get("dataset"), "metrics/teacher.json"))
+    entries += [
+        ("student", arch, kd, teacher.get("dataset"), f"metrics/students/{arch}-{kd}.json")
+        for arch in students.get("archs", [])
+        for kd in students.get("kd_modes", [])
+    ]
+    results = []
+    for branch, model, variant, dataset, path in entries:
+        found = [(run.seed, run.metrics[path]) for run in runs if path in run.metrics]
+        if not found:
+            continue
+        name = (
+            "teacher"
+            if branch == "teacher"
+            else f"{branch}/{model}" + (f"-{variant}" if branch == "student" else "")
+        )
+        results.append(_model_result(name, branch, model, variant, str(dataset), found))
+    return results
+
+
+def _model_result(
+    name: str, branch: str, model: str, variant: str, dataset: str, found: list[tuple[int, dict]]
+) -> ModelResult:
+    agreement = [m["teacher_agreement"] for _, m in found if "teacher_agreement" in m]
+    return ModelResult(
+        name=name,
+        branch=branch,
+        model=model,
+        variant=variant,
+        dataset=dataset,
+        seeds=tuple(seed for seed, _ in found),
+        accuracy=tuple(m["test"]["accuracy"] for _, m in found),
+        macro_f1=tuple(m["test"]["macro_f1"] for _, m in found),
+        parameters=int(found[0][1]["model"]["parameters"]),
+        latency_ms=statistics.median(m["cpu"]["latency_ms"] for _, m in found),
+        teacher_agreement=statistics.fmean(agreement) if agreement else None,
+    )
+
+
+def paired_differences(results: Sequence[ModelResult]) -> list[Paired]:
+    """Every distilled student against the plain student of its architecture, seed by seed."""
+    by_name = {result.name: result for result in results}
+    pairs = []
+    for result in results:
+        plain = by_name.get(f"student/{result.model}-none")
+        if result.branch != "student" or result.variant == "none" or plain is None:
+            continue
+        ours = dict(zip(result.seeds, result.accuracy, strict=True))
+        theirs = dict(zip(plain.seeds, plain.accuracy, strict=True))
+        seeds = tuple(sorted(set(ours) & set(theirs)))
+        differences = tuple(ours[s] - theirs[s] for s in seeds)
+        pairs.append(Paired(result.name, plain.name, seeds, differences))
+    return pairs
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def render(
+    profile: str,
+    runs: Sequence[Run],
+    results: Sequence[ModelResult],
+    pairs: Sequence[Paired],
+    sources: Mapping[str, float],
+    chart: str | None,
+) -> str:
+    """The markdown report of one study (the runs of one profile and config, over seeds)."""
+    seeds = sorted({run.seed for run in runs})
+    lines = [
+        f"# Results: the `{profile}` profile over seeds {', '.join(map(str, seeds))}",
+        "",
+        "Rendered by `textdistill report` from the DVC experiments below; nothing here is typed",
+        "by hand. Reproduce:",
+        "",
+        "```",
+        f"dvc exp run --queue -S profile={profile} -S seed={','.join(map(str, seeds))}",
+        "dvc queue start -j 1       # then wait: dvc queue status",
+        f"textdistill report --profile {profile}",
+        "```",
+        "",
+        *_experiments_table(runs),
+        "",
+        "## Test accuracy over seeds",
+        "",
+        "Mean +- sample sd over the seeds; CPU latency is the median single-text latency",
+        "(tokenization included, one thread). The source's figure appears only beside the model",
+        "and data it was reported on.",
+        "",
+        "| model | data | seeds | test acc | macro-F1 | parameters | CPU latency ms | agreement with teacher | source's acc |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        source = sources.get(result.name)
+        agreement = "-" if result.teacher_agreement is None else f"{result.teacher_agreement:.3f}"
+        lines.append(
+            f"| {result.name} | {result.dataset} | {len(result.seeds)} | {_mean_sd(result.accuracy)} "
+            f"| {statistics.fmean(result.macro_f1):.4f} | {result.parameters:,} "
+            f"| {result.latency_ms:.2f} | {agreement} | {'-' if source is None else f'{source:.4f}'} |"
+        )
+    lines += ["", *_paired_table(pairs)]
+    if chart:
+        lines += [
+            "",
+            "## Accuracy against CPU latency",
+            "",
+            f"![accuracy against latency]({chart})",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _experiments_table(runs: Sequence[Run]) -> list[str]:
+    machines = sorted({_machine(run) for run in runs})
+    lines = [
+        "| experiment | seed | commit | machine |",
+        "|---|---:|---|---|",
+    ]
+    lines += [f"| {run.name} | {run.seed} | {run.baseline[:7]} | {_machine(run)} |" for run in runs]
+    if len(machines) > 1:
+        lines += ["", "**The runs come from different machines: latencies are not comparable.**"]
+    return lines
+
+
+def _machine(run: Run) -> str:
+    for data in run.metrics.values():
+        machine = data.get("machine")
+        if machine:
+            gpu = "" if machine.get("gpu") in (None, "none") else f", {machine['gpu']}"
+            return f"{machine['cpu']} ({machine['cpus']} CPUs{gpu}; torch {machine['torch']})"
+    return "not recorded"
+
+
+def _paired_table(pairs: Sequence[Paired]) -> list[str]:
+    if not pairs:
+        return []
+    lines = [
+        "## Distilled against plain, paired by seed",
+        "",
+        "Test accuracy of each distilled student minus its plain twin (same architecture, same",
+        "seed), in points; the interval is the 95 % t interval of the mean difference. An",
+        "interval that contains 0 means the noise over these seeds is as large as the effect.",
+        "",
+        "| student | against | seeds | mean difference | 95 % interval | verdict |",
+        "|---|---|---|---:|---|---|",
+    ]
+    for pair in pairs:
+        interval = pair.interval()
+        if interval is None:
+            shown, verdict = "-", "one seed: no verdict"
+        else:
+            low, high = (100 * value for value in interval)
+            shown = f"[{low:+.2f}, {high:+.2f}]"
+            verdict = "helps" if low > 0 else "hurts" if high < 0 else "within noise"
+        lines.append(
+            f"| {pair.model} | {pair.baseline} | {', '.join(map(str, pair.seeds))} "
+            f"| {100 * pair.mean:+.2f} | {shown} | {verdict} |"
+        )
+    return lines
+
+
+def _mean_sd(values: Sequence[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.4f}"
+    return f"{statistics.fmean(values):.4f} +- {statistics.stdev(values):.4f}"
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def write_report(
+    profile: str, out: Path, repo: Path = Path("."), all_commits: bool = True
+) -> list[ModelResult]:
+    """Collect the experiments of `profile`, render the largest study, write it (and its chart)."""
+    groups = studies(collect_runs(repo, all_commits), profile)
+    if not groups:
+        raise TextdistillError(
+            f"no finished experiment of the {profile!r} profile; run e.g. "
+            f"`dvc exp run --queue -S profile={profile} -S seed=0,1,2 && dvc queue start`"
+        )
+    runs = _one_per_seed(groups[0])
+    results = model_results(runs)
+    chart = out.with_name(f"{out.stem}_accuracy_latency.svg")
+    write_text(chart, accuracy_latency_svg(results, profile))
+    sources = source_figures(results, runs[0].params)
+    write_text(
+        out, render(profile, runs, results, paired_differences(results), sources, chart.name)
+    )
+    return results
+
+
+def accuracy_latency_svg(results: Sequence[ModelResult], profile: str) -> str:
+    """Every model, labelled, at (median CPU latency, mean test accuracy +- sd); a Pareto front
+    per dataset (models of different tasks never compete)."""
+    from textdistill.plots import Point, scatter_svg
+
+    points = [
+        Point(
+            name=result.name,
+            x=result.latency_ms,
+            y=statistics.fmean(result.accuracy),
+            y_error=statistics.stdev(result.accuracy) if len(result.accuracy) > 1 else None,
+            group=result.dataset,
+        )
+        for result in results
+    ]
+    title = f"{profile} profile: test accuracy (mean +- sd over seeds) against CPU latency"
+    return scatter_svg(points, "CPU latency per text, ms (log)", "test accuracy", title)
+
+
+def source_figures(results: Sequence[ModelResult], params: Mapping[str, Any]) -> dict[str, float]:
+    """The source's test accuracy for the rows whose model *and* data are the source's."""
+    from textdistill.config import DownloadConfig
+    from textdistill.leaderboard import SOURCE_ACCURACY, source_dataset
+
+    figures = {}
+    for result in results:
+        download = (params.get("download") or {}).get(result.dataset)
+        if download is None:
+            continue
+        data = source_dataset(DownloadConfig.model_validate(download))
+        figure = SOURCE_ACCURACY.get((str(data), result.branch, result.model, result.variant))
+        if figure is not None:
+            figures[result.name] = figure
+    return figures
+
+
+def _one_per_seed(runs: Sequence[Run]) -> list[Run]:
+    """A seed run twice counts once: `dvc exp show` lists the newest experiment first."""
+    chosen: dict[int, Run] = {}
+    for run in runs:
+        chosen.setdefault(run.seed, run)
+    return [chosen[seed] for seed in sorted(chosen)]

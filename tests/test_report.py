@@ -1,0 +1,185 @@
+"""`textdistill report`: experiments read back, grouped by study, averaged and paired by seed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+
+from textdistill.report import (
+    Paired,
+    _one_per_seed,
+    accuracy_latency_svg,
+    model_results,
+    paired_differences,
+    parse_exp_show,
+    render,
+    source_figures,
+    studies,
+)
+
+PARAMS = {
+    "profile_name": "real",
+    "seed": 0,
+    "loss": "ce",
+    "finetune": {"dataset": "amazon", "models": {"bert": {}}},
+    "teacher": {"dataset": "agnews"},
+    "students": {"archs": ["simpler_cnn"], "kd_modes": ["none", "kd"], "seed": None},
+}
+
+
+def metrics(accuracy: float, agreement: float | None = None) -> dict[str, Any]:
+    data = {
+        "test": {"accuracy": accuracy, "macro_f1": accuracy - 0.01},
+        "model": {"parameters": 1000},
+        "cpu": {"latency_ms": 2.0},
+        "machine": {"cpu": "Test CPU", "cpus": 2, "gpu": "none", "torch": "2.13.0"},
+    }
+    if agreement is not None:
+        data["teacher_agreement"] = agreement
+    return data
+
+
+def experiment(name: str, seed: int, plain: float, kd: float, **params: Any) -> dict[str, Any]:
+    files = {
+        "metrics/finetune/bert.json": metrics(0.9),
+        "metrics/teacher.json": metrics(0.88),
+        "metrics/students/simpler_cnn-none.json": metrics(plain, 0.8),
+        "metrics/students/simpler_cnn-kd.json": metrics(kd, 0.85),
+    }
+    data = {
+        "params": {"params.yaml": {"data": PARAMS | {"seed": seed} | params}},
+        "metrics": {path: {"data": value} for path, value in files.items()},
+    }
+    return {"name": name, "revs": [{"rev": f"{name:0<40}", "name": name, "data": data}]}
+
+
+def exp_show(*experiments: dict[str, Any]) -> list[dict[str, Any]]:
+    """The shape of `dvc exp show --json`: baselines, each with its experiments."""
+    workspace = {"rev": "workspace", "data": {"metrics": {}}, "experiments": None}
+    return [workspace, {"rev": "b" * 40, "data": {}, "experiments": list(experiments)}]
+
+
+def test_experiments_are_read_and_grouped_by_study_over_seeds() -> None:
+    runs = list(
+        parse_exp_show(
+            exp_show(
+                experiment("s0", 0, 0.80, 0.82),
+                experiment("s1", 1, 0.81, 0.84),
+                experiment("focal", 0, 0.70, 0.70, loss="focal"),
+                experiment("quick", 0, 0.5, 0.5, profile_name="quick"),
+            )
+        )
+    )
+    assert [run.name for run in runs] == ["s0", "s1", "focal", "quick"]
+    groups = studies(runs, "real")
+    assert [[run.name for run in group] for group in groups] == [["s0", "s1"], ["focal"]]
+    assert runs[0].baseline == "b" * 40
+
+
+def test_a_queued_or_failed_experiment_is_left_out() -> None:
+    queued = {"name": "q", "revs": [{"rev": "q" * 40, "name": "q", "data": {}}]}
+    failed = experiment("f", 2, 0.1, 0.1)
+    failed["revs"][0]["error"] = {"msg": "failed"}
+    assert list(parse_exp_show(exp_show(queued, failed))) == []
+
+
+def test_a_seed_run_twice_counts_once_the_newest_first() -> None:
+    runs = list(
+        parse_exp_show(exp_show(experiment("new", 0, 0.8, 0.8), experiment("old", 0, 0.1, 0.1)))
+    )
+    assert [run.name for run in _one_per_seed(runs)] == ["new"]
+
+
+def test_students_seed_overrides_the_top_level_seed() -> None:
+    students = PARAMS["students"] | {"seed": 7}
+    (run,) = parse_exp_show(exp_show(experiment("s", 0, 0.8, 0.8, students=students)))
+    assert run.seed == 7
+
+
+def test_means_and_paired_differences_by_hand() -> None:
+    runs = list(
+        parse_exp_show(
+            exp_show(
+                experiment("s0", 0, 0.80, 0.82),
+                experiment("s1", 1, 0.81, 0.84),
+                experiment("s2", 2, 0.79, 0.80),
+            )
+        )
+    )
+    results = {result.name: result for result in model_results(runs)}
+    assert list(results) == [
+        "finetune/bert",
+        "teacher",
+        "student/simpler_cnn-none",
+        "student/simpler_cnn-kd",
+    ]
+    assert results["student/simpler_cnn-kd"].accuracy == (0.82, 0.84, 0.80)
+    assert results["student/simpler_cnn-kd"].teacher_agreement == pytest.approx(0.85)
+    (pair,) = paired_differences(list(results.values()))
+    assert pair.seeds == (0, 1, 2)
+    assert pair.differences == pytest.approx((0.02, 0.03, 0.01))
+    # mean 0.02, sd 0.01, t(0.975, 2) = 4.302653: half width 4.302653 * 0.01 / sqrt(3)
+    low, high = pair.interval()
+    half = 4.302653 * 0.01 / math.sqrt(3)
+    assert (low, high) == pytest.approx((0.02 - half, 0.02 + half), abs=1e-6)
+
+
+def test_one_seed_gives_no_interval() -> None:
+    assert Paired("a", "b", (0,), (0.1,)).interval() is None
+
+
+def test_render_names_the_commands_the_machine_and_each_verdict() -> None:
+    runs = list(
+        parse_exp_show(exp_show(experiment("s0", 0, 0.80, 0.82), experiment("s1", 1, 0.81, 0.84)))
+    )
+    results = model_results(runs)
+    text = render("real", runs, results, paired_differences(results), {"teacher": 0.9326}, "c.svg")
+    assert "dvc exp run --queue -S profile=real -S seed=0,1" in text
+    assert "Test CPU (2 CPUs; torch 2.13.0)" in text
+    assert "| student/simpler_cnn-kd | 0.8300 +- 0.0141 |" not in text  # data column comes first
+    assert "| student/simpler_cnn-kd | agnews | 2 | 0.8300 +- 0.0141 |" in text
+    assert (
+        "| teacher | agnews | 2 | 0.8800 +- 0.0000 | 0.8700 | 1,000 | 2.00 | - | 0.9326 |" in text
+    )
+    assert "| student/simpler_cnn-kd | student/simpler_cnn-none | 0, 1 | +2.50 |" in text
+    assert "![accuracy against latency](c.svg)" in text
+
+
+AGNEWS_FILES = {
+    "format": "agnews_csv",
+    "classes": ["World", "Sports", "Business", "Sci/Tech"],
+    "source": "files",
+    "files": {"train": "../shared/data/ag_news/test.csv.gz"},
+}
+EMOTIONS = {
+    "format": "table",
+    "classes": ["joy", "anger", "fear", "love"],
+    "source": "files",
+    "files": {"train": "emotions.csv"},
+    "columns": {"text": "text", "label": "label"},
+}
+
+
+def three_seeds(**params: Any) -> list:
+    return list(
+        parse_exp_show(exp_show(*(experiment(f"s{s}", s, 0.8, 0.8, **params) for s in range(3))))
+    )
+
+
+def test_source_figures_only_beside_the_sources_own_data() -> None:
+    runs = three_seeds(download={"agnews": AGNEWS_FILES})
+    figures = source_figures(model_results(runs), runs[0].params)
+    assert figures == {"teacher": 0.9326, "student/simpler_cnn-none": 0.9092}
+    # The same model names on a user's dataset: no source figure at all.
+    runs = three_seeds(download={"agnews": EMOTIONS})
+    assert source_figures(model_results(runs), runs[0].params) == {}
+
+
+def test_the_chart_labels_every_model() -> None:
+    results = model_results(three_seeds())
+    svg = ElementTree.fromstring(accuracy_latency_svg(results, "real"))
+    texts = {element.text for element in svg.iter("{http://www.w3.org/2000/svg}text")}
+    assert {result.name for result in results} <= texts
