@@ -1,20 +1,35 @@
-"""The leaderboard: rows from metrics files, compression and speed-up, summary, README block."""
+"""The leaderboard: rows from metrics files, compression and speed-up, summary, README block,
+source figures shown only beside the source's own data, and the accuracy-vs-cost fronts."""
 
 from __future__ import annotations
 
+import copy
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
+import pytest
+import yaml
+
+from textdistill.config import DownloadConfig, parse_params
 from textdistill.leaderboard import (
     README_END,
     README_START,
+    accuracy_svg,
     distill_entries,
     finetune_entries,
     leaderboard,
+    pipeline_entries,
     render,
+    source_dataset,
     summary,
     with_results,
 )
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+AMAZON = ["negative", "positive"]
+AG_NEWS = ["World", "Sports", "Business", "Sci/Tech"]
 
 
 def metrics(path: Path, accuracy: float, parameters: int, latency: float) -> None:
@@ -36,14 +51,25 @@ def metrics(path: Path, accuracy: float, parameters: int, latency: float) -> Non
     )
 
 
+def four_models(root: Path) -> None:
+    metrics(root / "ft/bert.json", 0.88, 20_000_000, 20.0)
+    metrics(root / "ft/tinybert.json", 0.84, 5_000_000, 5.0)
+    metrics(root / "teacher.json", 0.93, 40_000_000, 40.0)
+    metrics(root / "st/simple_cnn-dist.json", 0.92, 4_000_000, 2.0)
+
+
 def test_rows_ratios_summary_and_source_figures(tmp_path: Path) -> None:
-    metrics(tmp_path / "ft/bert.json", 0.88, 20_000_000, 20.0)
-    metrics(tmp_path / "ft/tinybert.json", 0.84, 5_000_000, 5.0)
-    metrics(tmp_path / "teacher.json", 0.93, 40_000_000, 40.0)
-    metrics(tmp_path / "st/simple_cnn-dist.json", 0.92, 4_000_000, 2.0)
-    entries = finetune_entries(["bert", "tinybert"], "ce", "amazon", tmp_path / "ft")
+    four_models(tmp_path)
+    entries = finetune_entries(
+        ["bert", "tinybert"], "ce", "amazon", tmp_path / "ft", source="amazon_polarity"
+    )
     entries += distill_entries(
-        ["simple_cnn"], ["dist", "kd"], "agnews", tmp_path / "teacher.json", tmp_path / "st"
+        ["simple_cnn"],
+        ["dist", "kd"],
+        "agnews",
+        tmp_path / "teacher.json",
+        tmp_path / "st",
+        source="ag_news",
     )
     board = leaderboard(entries)
     assert board["name"].tolist() == [
@@ -59,7 +85,150 @@ def test_rows_ratios_summary_and_source_figures(tmp_path: Path) -> None:
     assert summary(board)["teacher"]["accuracy"] == 0.93
     text = render(board, {"amazon": True, "agnews": False})
     assert "0.9225 (source)" in text and "0.8800 (source)" in text  # SEEDS.md figures
+    assert "0.9326 (source)" in text
     assert "sample** data (amazon)" in text
+
+
+def test_no_source_figure_beside_other_data(tmp_path: Path) -> None:
+    """A user's data (no source), or the other source's data, never gets the source's figure."""
+    four_models(tmp_path)
+    entries = finetune_entries(["bert"], "ce", "sst2", tmp_path / "ft")  # not a source's data
+    # AG News through the fine-tuning branch: Amazon's BERT figure does not belong beside it.
+    entries += finetune_entries(["tinybert"], "focal", "agnews", tmp_path / "ft", source="ag_news")
+    entries += distill_entries(
+        ["simple_cnn"], ["dist"], "emotion", tmp_path / "teacher.json", tmp_path / "st"
+    )
+    board = leaderboard(entries)
+    assert board["source_accuracy"].isna().all()
+    assert "(source)" not in render(board, {})
+
+
+def download(**overrides: Any) -> DownloadConfig:
+    """The quick profile's Amazon download params, with `overrides` on top."""
+    raw = {
+        "format": "fasttext",
+        "classes": AMAZON,
+        "source": "sample",
+        "sample": {"train_rows": 10, "test_rows": 10},
+        "hub": {"path": "fancyzhx/amazon_polarity", "revision": "main"},
+        "files": {"train": "../shared/data/amazon_polarity_ft/train.sample5000.ft.txt.gz"},
+    }
+    return DownloadConfig.model_validate(raw | overrides)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, "amazon_polarity"),  # the sample imitates the source's data: figure kept (smoke)
+        ({"source": "hub"}, "amazon_polarity"),
+        ({"source": "files"}, "amazon_polarity"),  # ../shared/data or the user's copy of it
+        (
+            {"source": "hub", "hub": {"path": "Amazon_Polarity", "revision": "main"}},
+            "amazon_polarity",
+        ),
+        ({"source": "hub", "hub": {"path": "stanfordnlp/sst2", "revision": "main"}}, None),
+        ({"source": "files", "classes": ["neg", "pos"]}, None),  # a user's own reviews
+        ({"classes": ["positive", "negative"]}, None),  # label ids mean other classes
+        (
+            {
+                "source": "files",
+                "format": "table",
+                "columns": {"text": "text", "label": "label"},
+                "sample": None,
+            },
+            None,
+        ),
+        ({"format": "agnews_csv", "classes": AG_NEWS}, "ag_news"),
+        (
+            {
+                "format": "agnews_csv",
+                "classes": AG_NEWS,
+                "source": "hub",
+                "hub": {"path": "fancyzhx/ag_news", "revision": "main"},
+            },
+            "ag_news",
+        ),
+        (
+            {
+                "format": "agnews_csv",
+                "classes": ["sadness", "joy", "love", "anger"],
+                "source": "hub",
+                "hub": {"path": "dair-ai/emotion", "revision": "main"},
+            },
+            None,
+        ),
+        (  # AG News' classes from a different hub dataset: not the source's data
+            {"format": "agnews_csv", "classes": AG_NEWS, "source": "hub"},
+            None,
+        ),
+    ],
+)
+def test_which_download_params_are_a_sources_data(
+    overrides: dict[str, Any], expected: str | None
+) -> None:
+    assert source_dataset(download(**overrides)) == expected
+
+
+def quick_params_with(changes: dict[str, Any]) -> Any:
+    raw = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        node[leaf] = copy.deepcopy(value)
+    return parse_params(raw)
+
+
+def test_pipeline_entries_take_the_source_from_each_branchs_dataset(tmp_path: Path) -> None:
+    """The evaluate stage's path: params decide, per branch, whether figures appear."""
+    four_models(tmp_path)
+    sst2 = {
+        "format": "table",
+        "classes": AMAZON,
+        "source": "hub",
+        "hub": {"path": "stanfordnlp/sst2", "revision": "main", "text_field": "sentence"},
+    }
+    params = quick_params_with(
+        {
+            "download.sst2": sst2,
+            "prepare.sst2": yaml.safe_load(PARAMS.read_text())["prepare"]["amazon"],
+            "finetune.dataset": "sst2",
+            "loss": "ce",
+        }
+    )
+    entries = pipeline_entries(params, tmp_path / "ft", tmp_path / "teacher.json", tmp_path / "st")
+    sources = {e.name: e.source for e in entries}
+    assert sources["finetune/bert"] is None
+    assert sources["teacher"] == "ag_news"  # the quick profile's sample AG News
+    board = leaderboard(entries).set_index("name")
+    assert board["source_accuracy"].isna()["finetune/bert"]  # 0.88 is Amazon's, not SST-2's
+    assert board.loc["teacher", "source_accuracy"] == 0.9326
+
+
+def test_fronts_are_per_task_and_the_svg_labels_every_model(tmp_path: Path) -> None:
+    four_models(tmp_path)
+    metrics(tmp_path / "st/simple_cnn-none.json", 0.90, 4_000_000, 2.5)  # slower and worse
+    entries = finetune_entries(["bert", "tinybert"], "ce", "amazon", tmp_path / "ft")
+    entries += distill_entries(
+        ["simple_cnn"], ["dist", "none"], "agnews", tmp_path / "teacher.json", tmp_path / "st"
+    )
+    board = leaderboard(entries).set_index("name")
+    # Amazon's BERT (0.88, 20 ms) is not beaten by the AG News student (0.92, 2 ms): other data.
+    assert board["pareto_latency_ms"].to_dict() == {
+        "finetune/bert": True,
+        "finetune/tinybert": True,
+        "teacher": True,
+        "student/simple_cnn-dist": True,
+        "student/simple_cnn-none": False,
+    }
+    # Same parameters as the dist student and lower accuracy: dominated.
+    assert not board.loc["student/simple_cnn-none", "pareto_parameters"]
+    svg = ET.fromstring(accuracy_svg(board.reset_index()))
+    ns = "{http://www.w3.org/2000/svg}"
+    labels = [t.text for t in svg.iter(f"{ns}text") if t.get("class") == "label"]
+    assert sorted(labels) == sorted(board.index)
+    assert len(list(svg.iter(f"{ns}polyline"))) == 2  # one front per task
 
 
 def test_readme_results_block_is_replaced_in_place() -> None:
