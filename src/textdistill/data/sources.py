@@ -60,10 +60,10 @@ def load_raw(
     return validate_raw(read_raw(path, fmt, classes, columns), classes, str(path))
 
 
-def download(config: DownloadConfig, out_dir: Path, seed: int) -> dict[str, Any]:
+def download(config: DownloadConfig, out_dir: Path) -> dict[str, Any]:
     """Write the raw files and manifest into `out_dir` atomically; return the manifest."""
     with atomic_dir(out_dir) as tmp:
-        origins = _FETCHERS[config.source](config, tmp, seed)
+        origins = _FETCHERS[config.source](config, tmp)
         files = {}
         for part, (path, origin) in origins.items():
             rows = len(load_raw(path, config.format, config.classes, config.columns))
@@ -118,8 +118,9 @@ def raw_name(config: DownloadConfig, part: str, suffix: str = "") -> str:
 Fetched = dict[str, tuple[Path, str]]  # part -> (written file, where it came from)
 
 
-def _from_sample(config: DownloadConfig, out_dir: Path, seed: int) -> Fetched:
+def _from_sample(config: DownloadConfig, out_dir: Path) -> Fetched:
     assert config.sample is not None
+    seed = config.sample.seed
     writer = SAMPLE_WRITERS[config.format]
     sizes = {"train": config.sample.train_rows, "test": config.sample.test_rows}
     fetched = {}
@@ -131,7 +132,7 @@ def _from_sample(config: DownloadConfig, out_dir: Path, seed: int) -> Fetched:
     return fetched
 
 
-def _from_files(config: DownloadConfig, out_dir: Path, seed: int) -> Fetched:
+def _from_files(config: DownloadConfig, out_dir: Path) -> Fetched:
     """Reference local files in place (no copy of a large corpus); prepare checks their sha256."""
     assert config.files is not None
     fetched = {}
@@ -149,7 +150,7 @@ def _from_files(config: DownloadConfig, out_dir: Path, seed: int) -> Fetched:
     return fetched
 
 
-def _from_hub(config: DownloadConfig, out_dir: Path, seed: int) -> Fetched:
+def _from_hub(config: DownloadConfig, out_dir: Path) -> Fetched:
     assert config.hub is not None
     hub = config.hub
     fetched = {}
@@ -204,7 +205,7 @@ def write_hub_frame(
         pd.DataFrame(table).to_parquet(path, index=False)
 
 
-_FETCHERS: dict[str, Callable[[DownloadConfig, Path, int], Fetched]] = {
+_FETCHERS: dict[str, Callable[[DownloadConfig, Path], Fetched]] = {
     "sample": _from_sample,
     "files": _from_files,
     "hub": _from_hub,
