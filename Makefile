@@ -47,9 +47,11 @@ test-fast: install-dev
 test-gpu: install-dev
 	$(BIN)/python -m pytest -m gpu
 
+# Style, banned APIs (unsafe torch.load: TID251) and types (mypy over src/ and stages/, pyproject).
 lint: install-dev
 	$(BIN)/ruff check src stages tests benchmarks
 	$(BIN)/ruff format --check src stages tests benchmarks
+	$(BIN)/mypy
 
 # Every benchmark in one run on a fresh clone; writes benchmarks/results.{json,md} (~20 min CPU).
 bench: install-dev

@@ -13,8 +13,11 @@ from typing import Any
 import mlflow
 import pandas as pd
 
+# Imported by name: mlflow binds `mlflow.pyfunc` lazily, which type checkers cannot follow.
+from mlflow.pyfunc import PythonModel
 
-class TextdistillPyfunc(mlflow.pyfunc.PythonModel):
+
+class TextdistillPyfunc(PythonModel):
     """Any textdistill model directory (fine-tuned encoder or student) behind pyfunc."""
 
     def load_context(self, context: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -34,7 +34,8 @@ def compose(
         config = hydra_compose(
             config_name="config", overrides=[f"profile={profile}", *(overrides or [])]
         )
-    return OmegaConf.to_container(config, resolve=True)
+    # A composed DictConfig always converts to a dict; OmegaConf's return type also allows lists.
+    return cast(dict[str, Any], OmegaConf.to_container(config, resolve=True))
 
 
 def render(params: dict[str, Any], profile: str) -> str:

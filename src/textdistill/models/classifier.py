@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor, nn
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from textdistill.errors import TextdistillError
 from textdistill.io import atomic_dir
@@ -20,12 +26,16 @@ from textdistill.io import atomic_dir
 class SequenceClassifier(nn.Module):
     """A Hugging Face sequence classifier behind `(input_ids, attention_mask) -> logits`."""
 
-    def __init__(self, model: nn.Module) -> None:
+    # Typed as the Hugging Face model, not nn.Module, so `.config` and its label maps type-check.
+    model: PreTrainedModel
+
+    def __init__(self, model: PreTrainedModel) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        logits: Tensor = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return logits
 
 
 def load_classifier(
@@ -64,5 +74,6 @@ def save_classifier(
 
 
 def class_names(model: SequenceClassifier) -> list[str]:
-    id2label = model.model.config.id2label
+    # transformers types id2label loosely (str keys, or None); a loaded config has int keys.
+    id2label = cast(dict[int, str], model.model.config.id2label)
     return [id2label[i] for i in sorted(id2label)]
