@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -165,6 +167,159 @@ def test_malformed_raw_file(
     assert str(bad) in output  # the message names the file
     assert "Traceback" not in output and len(output.splitlines()) <= 25  # one screen
     assert (tmp_path / "raw" / "manifest.json").read_bytes() == good_output
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+# Tables that the old pandas reader read silently wrong, or answered with a traceback:
+# (name, file name, content, columns options, classes, what the message must contain).
+TABLE_CASES = [
+    (
+        "CSV stray quote would swallow rows",
+        "t.csv",
+        b'text,label\nok,pos\n"stray,neg\nswallowed,pos\nend",neg\n',
+        {},
+        None,
+        ":3: column 'quoting'",
+    ),
+    (
+        "CSV quoted field followed by text",
+        "t.csv",
+        b'text,label\n"Great" value,pos\n',
+        {},
+        None,
+        "set columns.quoting: none",
+    ),
+    (
+        "CSV quote never closed",
+        "t.csv",
+        b'text,label\n"open,pos\n',
+        {"multiline": True},
+        None,
+        "never closed",
+    ),
+    (
+        "later row after a multi-line text",
+        "t.csv",
+        b'text,label\n"a\nb\nc",pos\nx,maybe\n',
+        {"multiline": True},
+        None,
+        ":5: column 'label': got 'maybe'",
+    ),
+    (
+        "TSV text holding a tab",
+        "t.tsv",
+        b"text\tlabel\na\tb\tpos\n",
+        {},
+        None,
+        ":2: column 'columns'",
+    ),
+    (
+        "digit class names given 0-based ids",
+        "t.csv",
+        b"text,label\nx,0\n",
+        {"labels": "names"},
+        ["1", "2"],
+        "got '0', expected one of the class names ['1', '2']",
+    ),
+    (
+        "superscript id",
+        "t.csv",
+        b"text,label\nx,\xc2\xb2\n",
+        {"labels": "ids"},
+        None,
+        "got '\u00b2'",
+    ),
+    (
+        "id out of range",
+        "t.tsv",
+        b"text\tlabel\nx\t2\n",
+        {"labels": "ids"},
+        None,
+        "got '2', expected a 0-based class id in 0..1",
+    ),
+    (
+        "JSONL null label",
+        "t.jsonl",
+        b'{"text": "x", "label": null}\n',
+        {},
+        None,
+        ":1: column 'label': got None",
+    ),
+    (
+        "JSONL broken line",
+        "t.jsonl",
+        b'{"text": "x", "label": "pos"}\n{"text": \n',
+        {},
+        None,
+        ":2: column 'json'",
+    ),
+    (
+        "parquet null label",
+        "t.parquet",
+        _parquet(pd.DataFrame({"text": ["x", "y"], "label": ["pos", None]})),
+        {},
+        None,
+        ":1: column 'label': got None",
+    ),
+    ("empty CSV", "t.csv", b"", {}, None, "no data rows"),
+    ("CSV with only a header", "t.csv", b"text,label\n", {}, None, "no data rows"),
+    ("TXT without a delimiter", "t.txt", b"text;label\nx;pos\n", {}, None, "columns.delimiter"),
+    (
+        "headerless with names",
+        "t.txt",
+        b"pos;x\n",
+        {"header": False, "delimiter": ";"},
+        None,
+        "with header: false, text must be a 0-based column position",
+    ),
+    (
+        "unknown table option",
+        "t.csv",
+        b"text,label\nx,pos\n",
+        {"quotechar": "'"},
+        None,
+        "quotechar",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "name", "content", "columns", "classes", "expected"),
+    TABLE_CASES,
+    ids=[c[0] for c in TABLE_CASES],
+)
+def test_malformed_table(
+    tmp_path: Path,
+    good_output: bytes,
+    case: str,
+    name: str,
+    content: bytes,
+    columns: dict,
+    classes: list[str] | None,
+    expected: str,
+) -> None:
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    params = params_for("table", str(bad), str(bad))
+    params["download"]["amazon"]["columns"] |= columns
+    params["download"]["amazon"]["classes"] = classes or CLASSES["table"]
+    code, output = download(tmp_path, params)
+    assert code == 2, output
+    assert expected in output
+    assert "Traceback" not in output and len(output.splitlines()) <= 25
+    assert (tmp_path / "raw" / "manifest.json").read_bytes() == good_output
+
+
+def test_empty_fasttext_file(tmp_path: Path, good_output: bytes) -> None:
+    empty = tmp_path / "empty.ft.txt"
+    empty.write_bytes(b"")
+    code, output = download(tmp_path, params_for("fasttext", str(empty), str(empty)))
+    assert code == 2 and "no records" in output and "dtype" not in output, output
 
 
 def test_missing_file(tmp_path: Path, good_output: bytes) -> None:

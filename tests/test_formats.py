@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
+from textdistill.config import DownloadConfig, TableColumns
 from textdistill.data.formats import (
     read_agnews_csv,
     read_fasttext,
@@ -17,6 +19,7 @@ from textdistill.data.formats import (
     write_agnews_csv,
     write_fasttext,
 )
+from textdistill.data.sources import load_raw, write_hub_frame
 from textdistill.errors import DataError
 
 FASTTEXT = "__label__2 Great CD: My lovely Pat has one of the GREAT voices.\n__label__1 Bad: no.\n"
@@ -118,9 +121,16 @@ def test_writers_round_trip(tmp_path: Path) -> None:
     assert frame["text"].tolist() == ['t, "q" line break', "u x"]
 
 
+def table(path: Path, classes: list[str], **columns: object) -> pd.DataFrame:
+    """Read a table with these `columns` options (the params section, validated)."""
+    return read_table(path, classes, TableColumns(**columns))
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet", ".csv.gz"])
-def test_generic_tables_with_names_or_ints(tmp_path: Path, suffix: str) -> None:
-    frame = pd.DataFrame({"review": ["good, really", "bad"], "stars": ["pos", "0"]})
+@pytest.mark.parametrize("labels", ["names", "ids"])
+def test_generic_tables_with_names_or_ids(tmp_path: Path, suffix: str, labels: str) -> None:
+    stars = ["pos", "neg"] if labels == "names" else ["1", "0"]
+    frame = pd.DataFrame({"review": ["good, really", "bad"], "stars": stars})
     path = tmp_path / f"t{suffix}"
     if suffix == ".parquet":
         frame.to_parquet(path)
@@ -128,17 +138,204 @@ def test_generic_tables_with_names_or_ints(tmp_path: Path, suffix: str) -> None:
         frame.to_json(path, orient="records", lines=True)
     else:
         frame.to_csv(path, sep="\t" if suffix == ".tsv" else ",", index=False)
-    table = read_table(path, ["neg", "pos"], text="review", label="stars")
-    assert table["label"].tolist() == [1, 0]
-    assert table["text"].tolist() == ["good, really", "bad"]
-    assert (
-        table["line"].tolist()[0]
-        == {".csv": 2, ".tsv": 2, ".jsonl": 1, ".parquet": 0, ".csv.gz": 2}[suffix]
-    )
+    result = table(path, ["neg", "pos"], text="review", label="stars", labels=labels)
+    assert result["label"].tolist() == [1, 0]
+    assert result["raw_label"].tolist() == stars
+    assert result["text"].tolist() == ["good, really", "bad"]
+    first = {".csv": 2, ".tsv": 2, ".jsonl": 1, ".parquet": 0, ".csv.gz": 2}[suffix]
+    assert result["line"].tolist() == [first, first + 1]
 
 
 def test_generic_table_missing_column(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("body,label\nx,1\n")
     with pytest.raises(DataError, match=r"missing column\(s\) \['text'\]"):
-        read_table(path, ["a", "b"], text="text", label="label")
+        table(path, ["a", "b"])
+
+
+# --- "never silently wrong": each defect of the old pandas reader, and more -----------------
+
+
+def test_tsv_stray_quotes_never_merge_rows(tmp_path: Path) -> None:
+    """Old reader: a text opening with '"' and a later one holding '"' merged 11 rows into 1."""
+    texts = [f"question {i}?" for i in range(40)]
+    texts[4] = '"""Given a set of points'
+    texts[15] = 'what does " mean'
+    path = tmp_path / "quora.tsv"
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts)))
+    result = table(path, ["0", "1"])
+    assert result["text"].tolist() == texts
+    assert result["line"].tolist() == list(range(2, 42))
+
+
+def test_tsv_balanced_quotes_are_kept(tmp_path: Path) -> None:
+    """Old reader: `"Great" value` came back as `Great value`."""
+    path = tmp_path / "t.tsv"
+    path.write_text('text\tlabel\n"Great" value\tpos\nsay "hi"\tneg\n')
+    assert table(path, ["neg", "pos"])["text"].tolist() == ['"Great" value', 'say "hi"']
+
+
+def test_csv_stray_quote_fails_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text('text,label\nfine,pos\n"stray,neg\nswallowed,pos\nlast" one,neg\n')
+    with pytest.raises(DataError) as error:
+        table(path, ["neg", "pos"])
+    message = str(error.value)
+    assert f"{path}:3: column 'quoting'" in message and "runs to line 5" in message
+
+
+def test_csv_quoted_field_followed_by_text_fails(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text('text,label\n"Great" value,pos\n')
+    with pytest.raises(DataError) as error:
+        table(path, ["neg", "pos"])
+    assert f"{path}:2: column 'quoting': got '\"Great\" value,pos'" in str(error.value)
+    assert "columns.quoting: none" in str(error.value)
+
+
+def test_csv_quotes_kept_with_quoting_none(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text('text,label\n"Great" value,pos\n')
+    assert table(path, ["neg", "pos"], quoting="none")["text"].tolist() == ['"Great" value']
+
+
+def test_multiline_text_keeps_physical_line_numbers(tmp_path: Path) -> None:
+    """Old reader numbered rows index + 2: a 3-line text shifted every later line number."""
+    path = tmp_path / "t.csv"
+    path.write_text('text,label\n"one\ntwo\nthree",pos\nnext,neg\nbad,maybe\n')
+    with pytest.raises(DataError) as error:
+        load_raw(path, "table", ["neg", "pos"], TableColumns(multiline=True))
+    assert f"{path}:6: column 'label': got 'maybe'" in str(error.value)
+    path.write_text('text,label\n"one\ntwo\nthree",pos\nnext,neg\n')
+    result = table(path, ["neg", "pos"], multiline=True)
+    assert result["line"].tolist() == [2, 5]
+    assert result["text"].tolist() == ["one\ntwo\nthree", "next"]
+
+
+def test_digit_class_names_and_ids_are_never_mixed(tmp_path: Path) -> None:
+    """Old reader: classes '1'..'5' with ids 0..4 made ids 0 and 1 both class '1'."""
+    classes = ["1", "2", "3", "4", "5"]
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\n" + "".join(f"t{i},{i}\n" for i in range(5)))
+    assert table(path, classes, labels="ids")["label"].tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(DataError) as error:
+        load_raw(path, "table", classes, TableColumns(labels="names"))
+    assert f"{path}:2: column 'label': got '0', expected one of the class names" in str(error.value)
+    path.write_text("text,label\n" + "".join(f"t{i},{i + 1}\n" for i in range(5)))
+    assert table(path, classes, labels="names")["label"].tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("token", ["²", "٣", "-1", "1.0", "0x1"])
+def test_ids_accept_only_ascii_integers(tmp_path: Path, token: str) -> None:
+    """'²'.isdigit() is True and int('²') raised a traceback in the old reader."""
+    path = tmp_path / "t.csv"
+    path.write_text(f"text,label\nx,{token}\n")
+    with pytest.raises(DataError) as error:
+        load_raw(path, "table", ["a", "b"], TableColumns(labels="ids"))
+    assert f"got {token!r}, expected a 0-based class id in 0..1 (0=a, 1=b)" in str(error.value)
+
+
+def test_fasttext_superscript_label_is_a_located_error(tmp_path: Path) -> None:
+    frame = read_fasttext(write(tmp_path / "x.ft.txt", "__label__² text\n"))
+    assert frame["label"].tolist() == [-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("e.csv", "", "no data rows"),
+        ("h.csv", "text,label\n", "no data rows"),
+        ("e.jsonl", "\n\n", "no data rows"),
+        ("e.ft.txt", "", "no records"),
+    ],
+)
+def test_empty_files_say_so(tmp_path: Path, name: str, content: str, expected: str) -> None:
+    path = write(tmp_path / name, content)
+    fmt = "fasttext" if name.endswith(".ft.txt") else "table"
+    with pytest.raises(DataError, match=expected) as error:
+        load_raw(path, fmt, ["a", "b"], TableColumns())
+    assert "dtype" not in str(error.value)
+
+
+def test_jsonl_errors_name_lines_and_null_labels(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "t.jsonl",
+        '{"text": "a", "label": "pos"}\n{"text": "b", "label": null}\n\n{"text": "c", "label"\n'
+        '{"label": "neg"}\n{"text": null, "label": "neg"}\n',
+    )
+    with pytest.raises(DataError) as error:
+        table(path, ["neg", "pos"])
+    message = str(error.value)
+    assert f"{path}:2: column 'label': got None, expected a label, not null" in message
+    assert f"{path}:4: column 'json'" in message and "at character" in message
+    assert f"{path}:5: column 'text'" in message and "a 'text' key" in message
+    assert f"{path}:6: column 'text': got None" in message
+
+
+def test_parquet_null_label_names_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"text": ["a", "b"], "label": ["pos", None]}).to_parquet(path)
+    with pytest.raises(DataError) as error:
+        table(path, ["neg", "pos"])
+    assert "numbered from 0" in str(error.value)
+    assert f"{path}:1: column 'label': got None, expected a label, not null" in str(error.value)
+
+
+def test_headerless_table_uses_positions(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.txt", "pos;first\nneg;second;\n")
+    columns = {"header": False, "text": 1, "label": 0, "delimiter": ";"}
+    with pytest.raises(DataError, match=r":2: column 'columns'.*2 fields separated by ';'"):
+        table(path, ["neg", "pos"], **columns)
+    path.write_text("pos;first\nneg;second\n")
+    result = table(path, ["neg", "pos"], **columns)
+    assert result["text"].tolist() == ["first", "second"]
+    assert result["line"].tolist() == [1, 2]
+
+
+def test_txt_needs_a_delimiter_and_jsonl_takes_none(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="needs columns.delimiter"):
+        table(write(tmp_path / "t.txt", "text;label\nx;pos\n"), ["neg", "pos"])
+    with pytest.raises(DataError, match=r"columns.delimiter apply to .csv/.tsv/.txt"):
+        table(write(tmp_path / "t.jsonl", "{}\n"), ["neg", "pos"], delimiter=",")
+
+
+def test_tab_delimited_csv_file_and_byte_order_mark(tmp_path: Path) -> None:
+    """The minBERT files are tab-separated under a .csv name; spreadsheets write a BOM."""
+    path = tmp_path / "t.csv"
+    path.write_bytes("\ufefftext\tlabel\nx, y\tpos\n".encode())
+    assert table(path, ["neg", "pos"], delimiter="\t")["text"].tolist() == ["x, y"]
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({"header": False}, "with header: false, text must be a 0-based column position"),
+        ({"text": 0}, "with header: true, text must be a header name"),
+        ({"delimiter": ":"}, "delimiter"),
+        ({"quoting": "all"}, "quoting"),
+        ({"labels": "auto"}, "labels"),
+        ({"label": "text"}, "different columns"),
+        ({"multiline": True, "quoting": "none"}, "needs quoting: minimal"),
+        ({"quotechar": "'"}, "Extra inputs are not permitted"),
+        ({"header": "no"}, "valid boolean"),
+    ],
+)
+def test_table_options_are_validated(columns: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        TableColumns(**columns)
+
+
+def test_hub_rows_written_in_the_scheme_read_back(tmp_path: Path) -> None:
+    hub = {"path": "x", "revision": "r"}
+    for labels in ("names", "ids"):
+        config = DownloadConfig(
+            format="table",
+            classes=["neg", "pos"],
+            source="hub",
+            hub=hub,
+            columns={"labels": labels},
+        )
+        path = tmp_path / f"{labels}.parquet"
+        frame = pd.DataFrame({"text": ["a", "b"], "label": [1, 0]})
+        write_hub_frame(frame, config, config.hub, path)
+        assert table(path, ["neg", "pos"], labels=labels)["label"].tolist() == [1, 0]

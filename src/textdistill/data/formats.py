@@ -20,6 +20,7 @@ import csv
 import gzip
 import html
 import io
+import json
 import lzma
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from textdistill.config import ColumnRef, TableColumns
 from textdistill.errors import DataError, Problem
 
 RAW_COLUMNS = ["file", "line", "raw_label", "label", "text"]
@@ -38,6 +40,7 @@ _OPENERS: dict[str, Callable[..., io.BufferedIOBase]] = {
     ".xz": lzma.open,
 }
 _FASTTEXT_LINE = re.compile(r"__label__(\S*)\s?(.*)", re.DOTALL)
+_CLASS_ID = re.compile(r"[0-9]+")  # ASCII only: '²' and '٣' pass str.isdigit() but are no ids
 _AGNEWS_BACKSLASHES = re.compile(r"\s*\\+\s*")
 # Entities that lost their '&': numeric ones may follow a letter ("Sony#39;s"); named ones may
 # not (so "&amp;amp;" is not read as two entities).
@@ -81,8 +84,11 @@ def decode_utf8(data: bytes, path: Path) -> str:
 
 
 def read_text(path: Path) -> str:
-    """Decompressed, strictly decoded text with CRLF and CR line endings made LF."""
-    text = decode_utf8(read_bytes(path), path)
+    """Decompressed, strictly decoded text with CRLF and CR line endings made LF.
+
+    A leading byte-order mark (as spreadsheet programs write) is dropped, so a header's first
+    name is the name the user sees."""
+    text = decode_utf8(read_bytes(path), path).removeprefix("\ufeff")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -93,7 +99,7 @@ def _raw_table(rows: Iterable[tuple[str, int, str, int, str]]) -> pd.DataFrame:
 
 def _one_based_label(token: str) -> int:
     """'2' -> 1; anything that is not a positive integer is UNKNOWN_LABEL (the schema says why)."""
-    return int(token) - 1 if token.isdigit() and int(token) > 0 else UNKNOWN_LABEL
+    return int(token) - 1 if _CLASS_ID.fullmatch(token) and int(token) > 0 else UNKNOWN_LABEL
 
 
 # --- fastText ------------------------------------------------------------------------------
@@ -182,14 +188,14 @@ def write_agnews_csv(
 
 # --- generic tables ------------------------------------------------------------------------
 
-_TABLE_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": lambda p: pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8"),
-    ".tsv": lambda p: pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8"),
-    ".jsonl": lambda p: pd.read_json(p, lines=True, dtype=False),
-    ".parquet": pd.read_parquet,
-}
-# Line of row 0 in the file: CSV/TSV have a header line, JSONL does not, parquet has rows only.
-_FIRST_LINE = {".csv": 2, ".tsv": 2, ".jsonl": 1, ".parquet": 0}
+_DEFAULT_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+_DELIMITED = (".csv", ".tsv", ".txt")
+_TABLE_KINDS = (*_DELIMITED, ".jsonl", ".parquet")
+_ROW_WORD = {".jsonl": "lines", ".parquet": "rows (numbered from 0)"} | dict.fromkeys(
+    _DELIMITED, "rows"
+)
+# One parsed record: its physical line (parquet: 0-based row) and its value per named column.
+Record = tuple[int, dict[ColumnRef, object]]
 
 
 def table_kind(path: Path) -> str:
@@ -197,35 +203,253 @@ def table_kind(path: Path) -> str:
     if suffixes and suffixes[-1] in _OPENERS:
         suffixes = suffixes[:-1]
     kind = suffixes[-1] if suffixes else ""
-    if kind not in _TABLE_READERS:
+    if kind not in _TABLE_KINDS:
         raise DataError(
-            f"{path}: unknown table type {kind!r}; expected one of {sorted(_TABLE_READERS)}"
+            f"{path}: unknown table type {kind!r}; expected one of {sorted(_TABLE_KINDS)}"
         )
     return kind
 
 
-def read_table(
-    path: Path, classes: Sequence[str], text: str, label: str, title: str | None = None
-) -> pd.DataFrame:
-    """Read a generic table; labels are class names from `classes` or integers 0..K-1."""
+def read_table(path: Path, classes: Sequence[str], columns: TableColumns) -> pd.DataFrame:
+    """Read a generic table as `columns` describes it: nothing about its layout is guessed."""
     kind = table_kind(path)
-    if not path.is_file():
-        raise DataError(f"raw file not found: {path}")
-    if kind != ".parquet":
-        decode_utf8(read_bytes(path), path)  # pandas' own decode errors name no line
+    _check_options_apply(path, kind, columns)
+    refs = [ref for ref in (columns.text, columns.label, columns.title) if ref is not None]
+    if kind in _DELIMITED:
+        records, problems = _delimited_records(path, kind, columns, refs)
+    elif kind == ".jsonl":
+        records, problems = _jsonl_records(path, refs)
+    else:
+        records, problems = _parquet_records(path, refs), []
+    rows, value_problems = _table_rows(path, records, classes, columns)
+    problems = sorted(problems + value_problems, key=lambda p: p.line or 0)
+    if problems:
+        raise DataError(f"{path}: malformed {kind[1:]} {_ROW_WORD[kind]}", problems)
+    if not rows:
+        raise DataError(f"{path}: no data rows (the file is empty or holds only a header)")
+    return _raw_table(rows)
+
+
+def _check_options_apply(path: Path, kind: str, columns: TableColumns) -> None:
+    """Splitting options on a JSONL or parquet file mean the user expected another file."""
+    if kind in _DELIMITED:
+        return
+    given: dict[str, object] = {"delimiter": columns.delimiter, "quoting": columns.quoting}
+    given |= {"multiline": columns.multiline or None, "header": (not columns.header) or None}
+    wrong = sorted(key for key, value in given.items() if value is not None)
+    if wrong:
+        raise DataError(f"{path}: columns.{', '.join(wrong)} apply to .csv/.tsv/.txt, not {kind}")
+
+
+def column_name(ref: ColumnRef) -> str:
+    """How a column is named in messages: its header name, or `#k` for 0-based position k."""
+    return ref if isinstance(ref, str) else f"#{ref}"
+
+
+# --- delimited text (CSV, TSV, TXT) ---
+
+
+def _dialect(path: Path, kind: str, columns: TableColumns) -> tuple[str, str]:
+    """(delimiter, quoting) with the defaults resolved; a .txt file must name its delimiter."""
+    delimiter = columns.delimiter or _DEFAULT_DELIMITERS.get(kind)
+    if delimiter is None:
+        raise DataError(
+            f"{path}: a {kind} table needs columns.delimiter (one of ',', '\\t', ';', '|')"
+        )
+    quoting = columns.quoting
+    if quoting is None:
+        quoting = "minimal" if columns.multiline or delimiter != "\t" else "none"
+    return delimiter, quoting
+
+
+def _delimited_records(
+    path: Path, kind: str, columns: TableColumns, refs: list[ColumnRef]
+) -> tuple[list[Record], list[Problem]]:
+    """Split with the csv module, keeping each record's first physical line."""
+    delimiter, quoting = _dialect(path, kind, columns)
+    fields, problems = _split_lines(path, delimiter, quoting, columns.multiline)
+    if not fields:  # an empty file, or nothing but broken quoting
+        return [], problems
+    positions, width, first = _positions(path, fields, refs, columns.header)
+    body = fields[1:] if columns.header else fields
+    records = []
+    for line, row in body:
+        if len(row) != width:
+            expected = f"{width} fields separated by {delimiter!r}, as on line {first}"
+            problems.append(Problem(str(path), line, "columns", row, expected))
+            continue
+        values: dict[ColumnRef, object] = {ref: row[positions[ref]] for ref in refs}
+        records.append((line, values))
+    return records, problems
+
+
+def _split_lines(
+    path: Path, delimiter: str, quoting: str, multiline: bool
+) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
+    """Non-blank records with their first physical line, and every quoting problem."""
+    text = read_text(path)
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        quoting=csv.QUOTE_MINIMAL if quoting == "minimal" else csv.QUOTE_NONE,
+        strict=True,  # a quoted field followed by more text is an error, not glued on
+    )
+    records, problems, start = [], [], 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:  # the reader starts afresh on the next line
+            where = (start, reader.line_num)
+            problems.append(_quoting_problem(path, text, where, str(error)))
+            start = reader.line_num + 1
+            continue
+        line, start = start, reader.line_num + 1
+        if len(row) <= 1 and not "".join(row).strip():
+            continue
+        if reader.line_num > line and not multiline:
+            problems.append(_spanning_problem(path, line, reader.line_num, row))
+            continue
+        records.append((line, row))
+    return records, problems
+
+
+def _quoting_problem(path: Path, text: str, where: tuple[int, int], error: str) -> Problem:
+    """Name the line where the record's quote opened (the likely culprit), showing that line."""
+    line, last = where
+    value = _physical_line(text, line)
+    if "end of data" in error:
+        expected = f"a closing quote (the quote opened on line {line} is never closed)"
+        return Problem(str(path), line, "quoting", value, expected)
+    expected = f"a quoted field closed right before a delimiter or the line's end ({error})"
+    if last > line:
+        expected += f"; the quote opened here runs to line {last}"
+    return Problem(str(path), line, "quoting", value, expected + _QUOTING_HINT)
+
+
+def _physical_line(text: str, number: int) -> str:
+    lines = text.split("\n")
+    return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+_QUOTING_HINT = '; write a quote inside a quoted field as "", or set columns.quoting: none'
+
+
+def _spanning_problem(path: Path, line: int, last: int, row: list[str]) -> Problem:
+    value = next((field for field in row if "\n" in field), row)
+    expected = (
+        f"a record on one line, not a quoted field running to line {last}; close the quote, "
+        "or set columns.multiline: true if texts hold line breaks"
+    )
+    return Problem(str(path), line, "quoting", value, expected)
+
+
+def _positions(
+    path: Path, fields: list[tuple[int, list[str]]], refs: list[ColumnRef], header: bool
+) -> tuple[dict[ColumnRef, int], int, int]:
+    """Each wanted column's position, the row width every line must have, and the first line."""
+    first, row = fields[0]
+    if header:
+        missing = [ref for ref in refs if ref not in row]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {missing}; the file has {row}")
+        repeated = [ref for ref in refs if row.count(str(ref)) > 1]
+        if repeated:
+            raise DataError(f"{path}:{first}: column(s) {repeated} appear more than once")
+        return {ref: row.index(str(ref)) for ref in refs}, len(row), first
+    beyond = [ref for ref in refs if int(ref) >= len(row)]
+    if beyond:
+        raise DataError(
+            f"{path}:{first}: column position(s) {beyond} (0-based) but the line has "
+            f"{len(row)} fields"
+        )
+    return {ref: int(ref) for ref in refs}, len(row), first
+
+
+# --- JSONL and parquet ---
+
+
+def _jsonl_records(path: Path, refs: list[ColumnRef]) -> tuple[list[Record], list[Problem]]:
+    """One JSON object per line; every line that is not one, or lacks a key, is named."""
+    records, problems = [], []
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            expected = f"a JSON object ({error.msg} at character {error.colno})"
+            problems.append(Problem(str(path), number, "json", line, expected))
+            continue
+        if not isinstance(value, dict):
+            problems.append(Problem(str(path), number, "json", value, "a JSON object"))
+            continue
+        missing = [ref for ref in refs if ref not in value]
+        for ref in missing:
+            expected = f"a {ref!r} key (the line has {sorted(value)})"
+            problems.append(Problem(str(path), number, str(ref), None, expected))
+        if not missing:
+            records.append((number, value))
+    return records, problems
+
+
+def _parquet_records(path: Path, refs: list[ColumnRef]) -> list[Record]:
+    """Rows numbered from 0, as `pd.read_parquet(path).iloc[row]` finds them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        frame = _TABLE_READERS[kind](path)
-    except (ValueError, pd.errors.ParserError) as error:
-        raise DataError(f"{path}: cannot parse as {kind[1:]} ({error})") from error
-    wanted = [c for c in (text, label, title) if c]
-    missing = [c for c in wanted if c not in frame.columns]
+        table = pq.read_table(io.BytesIO(read_bytes(path)))
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(f"{path}: cannot parse as parquet ({error})") from error
+    missing = [ref for ref in refs if ref not in table.column_names]
     if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; the file has {list(frame.columns)}")
-    index = {name: i for i, name in enumerate(classes)}
-    raw_labels = frame[label].astype(str).str.strip()
-    labels = raw_labels.map(lambda v: index.get(v, int(v) if v.isdigit() else UNKNOWN_LABEL))
-    texts = frame[text].astype(str)
-    if title:
-        texts = frame[title].astype(str).str.cat(texts, sep=": ")
-    lines = range(_FIRST_LINE[kind], _FIRST_LINE[kind] + len(frame))
-    return _raw_table(zip([str(path)] * len(frame), lines, raw_labels, labels, texts, strict=True))
+        raise DataError(f"{path}: missing column(s) {missing}; the file has {table.column_names}")
+    values = {ref: table.column(ref).to_pylist() for ref in refs}
+    return [(row, {ref: values[ref][row] for ref in refs}) for row in range(table.num_rows)]
+
+
+# --- values ---
+
+
+def _table_rows(
+    path: Path, records: list[Record], classes: Sequence[str], columns: TableColumns
+) -> tuple[list[tuple[str, int, str, int, str]], list[Problem]]:
+    """Checked texts and labels; a null or non-text value is a problem named with its line."""
+    rows: list[tuple[str, int, str, int, str]] = []
+    problems: list[Problem] = []
+    text_refs = [columns.text] if columns.title is None else [columns.text, columns.title]
+    for line, values in records:
+        found = [_check_text(path, line, ref, values[ref]) for ref in text_refs]
+        raw = _label_token(path, line, columns.label, values[columns.label])
+        problems += [p for p in (*found, raw) if isinstance(p, Problem)]
+        texts = [text for text in found if isinstance(text, str)]
+        if isinstance(raw, str) and len(texts) == len(found):
+            label = _label_id(raw, classes, columns.labels)
+            rows.append((str(path), line, raw, label, ": ".join(reversed(texts))))  # title: text
+    return rows, problems
+
+
+def _check_text(path: Path, line: int, ref: ColumnRef, value: object) -> str | Problem:
+    if isinstance(value, str):
+        return value
+    expected = "a text, not null" if value is None else "a text (a JSON string)"
+    return Problem(str(path), line, column_name(ref), value, expected)
+
+
+def _label_token(path: Path, line: int, ref: ColumnRef, value: object) -> str | Problem:
+    """The label as written; an int keeps its digits, a null or a container is a problem."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    expected = "a label, not null" if value is None else "a label (a string or an integer)"
+    return Problem(str(path), line, column_name(ref), value, expected)
+
+
+def _label_id(token: str, classes: Sequence[str], scheme: str) -> int:
+    """names: the class's index; ids: the integer itself. UNKNOWN_LABEL for the schema to name."""
+    if scheme == "names":
+        return list(classes).index(token) if token in classes else UNKNOWN_LABEL
+    return int(token) if _CLASS_ID.fullmatch(token) else UNKNOWN_LABEL

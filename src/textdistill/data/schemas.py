@@ -7,6 +7,7 @@ offending value and what was expected.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import pandas as pd
 import pandera.pandas as pa
@@ -23,19 +24,33 @@ def _non_empty() -> pa.Check:
     )
 
 
-def _label_in_range(classes: Sequence[str]) -> pa.Check:
-    names = ", ".join(f"{i + 1}={name}" for i, name in enumerate(classes))
-    return pa.Check.in_range(0, len(classes) - 1, error=f"a label in 1..{len(classes)} ({names})")
+LabelScheme = Literal["one_based", "names", "ids"]
 
 
-def raw_schema(classes: Sequence[str]) -> pa.DataFrameSchema:
-    """One parsed raw record per row, `label` 0-based (the file's label minus one)."""
+def label_expectation(classes: Sequence[str], scheme: LabelScheme) -> str:
+    """What a label must look like in the file: fastText and AG News count classes from 1,
+    tables hold class names or 0-based ids, so each is told its own rule."""
+    if scheme == "names":
+        return f"one of the class names {list(classes)} (columns.labels: names)"
+    first = 0 if scheme == "ids" else 1
+    names = ", ".join(f"{i + first}={name}" for i, name in enumerate(classes))
+    rule = "a 0-based class id" if scheme == "ids" else "a label"
+    return f"{rule} in {first}..{len(classes) - 1 + first} ({names})"
+
+
+def _label_in_range(classes: Sequence[str], scheme: LabelScheme) -> pa.Check:
+    error = label_expectation(classes, scheme)
+    return pa.Check.in_range(0, len(classes) - 1, error=error)
+
+
+def raw_schema(classes: Sequence[str], scheme: LabelScheme = "one_based") -> pa.DataFrameSchema:
+    """One parsed raw record per row, `label` 0-based (resolved by the reader, -1 if unknown)."""
     return pa.DataFrameSchema(
         {
             "file": pa.Column(str),
             "line": pa.Column("int64", pa.Check.ge(0)),
             "raw_label": pa.Column(str),
-            "label": pa.Column("int64", _label_in_range(classes)),
+            "label": pa.Column("int64", _label_in_range(classes, scheme)),
             "text": pa.Column(str, _non_empty()),
         },
         strict=True,
@@ -64,14 +79,18 @@ def prepared_schema(classes: Sequence[str]) -> pa.DataFrameSchema:
     )
 
 
-def validate_raw(frame: pd.DataFrame, classes: Sequence[str], path: str) -> pd.DataFrame:
+def validate_raw(
+    frame: pd.DataFrame, classes: Sequence[str], path: str, scheme: LabelScheme = "one_based"
+) -> pd.DataFrame:
     """Validate parsed raw records; problems are reported with the file and line they came from."""
+    if frame.empty:  # pandera would answer with the dtype of an empty column
+        raise DataError(f"{path}: no records (the file is empty)")
     try:
-        return raw_schema(classes).validate(frame, lazy=True)
+        return raw_schema(classes, scheme).validate(frame, lazy=True)
     except SchemaErrors as errors:
-        problems = _problems(
-            errors, frame, lambda row: (frame.at[row, "file"], int(frame.at[row, "line"]))
-        )
+        rows = zip(frame.index, frame["file"], frame["line"], strict=True)
+        where: dict[object, tuple[str, int]] = {row: (str(f), int(n)) for row, f, n in rows}
+        problems = _problems(errors, frame, lambda row: where[row])
         raise DataError(f"{path}: raw data failed validation", problems) from None
 
 
@@ -81,7 +100,7 @@ def validate_prepared(frame: pd.DataFrame, classes: Sequence[str], split: str) -
         return prepared_schema(classes).validate(frame, lazy=True)
     except SchemaErrors as errors:
         problems = _problems(
-            errors, frame, lambda row: (f"{split} split, id {frame.at[row, 'id']}", None)
+            errors, frame, lambda row: (f"{split} split, id {frame.at[row, 'id']!s}", None)
         )
         raise DataError(f"prepared split {split!r} failed validation", problems) from None
 

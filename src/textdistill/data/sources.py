@@ -50,14 +50,16 @@ def read_raw(
         return read_agnews_csv(path)
     if columns is None:
         raise DataError(f"{path}: format 'table' needs a 'columns' section (text, label)")
-    return read_table(path, classes, columns.text, columns.label, columns.title)
+    return read_table(path, classes, columns)
 
 
 def load_raw(
     path: Path, fmt: str, classes: list[str], columns: TableColumns | None
 ) -> pd.DataFrame:
     """Parse and validate a raw file: every bad row is reported with its file and line."""
-    return validate_raw(read_raw(path, fmt, classes, columns), classes, str(path))
+    frame = read_raw(path, fmt, classes, columns)
+    scheme = columns.labels if fmt == "table" and columns is not None else "one_based"
+    return validate_raw(frame, classes, str(path), scheme)
 
 
 def download(config: DownloadConfig, out_dir: Path) -> dict[str, Any]:
@@ -199,7 +201,13 @@ def write_hub_frame(
     else:
         columns = config.columns
         assert columns is not None
-        table = {columns.text: bodies, columns.label: labels}
+        # Written in the scheme the reader is told to expect (an id beyond `classes` is kept,
+        # so the reader names it instead of this code failing on it).
+        names = [config.classes[i] if 0 <= i < len(config.classes) else str(i) for i in labels]
+        table = {
+            columns.text: bodies,
+            columns.label: names if columns.labels == "names" else labels,
+        }
         if columns.title:
             table[columns.title] = titles
         pd.DataFrame(table).to_parquet(path, index=False)
