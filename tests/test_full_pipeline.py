@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import run
+from helpers import run
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import CONFIG, toy_data
+from helpers import CONFIG, toy_data
 from transformers import BertConfig, BertModel
 
 from textdistill.features import encode_hidden_states

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import commit, make_clone, run
+from helpers import commit, make_clone, run
 
 pytestmark = pytest.mark.slow
 DATA_STAGES = ["prepare@amazon", "prepare@agnews"]

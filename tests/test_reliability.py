@@ -1,5 +1,6 @@
 """Reliability under what users do: interrupted runs, a dead tracking server, reruns,
-experiments side by side and at once. Runs on the tiny pipeline clone (see conftest)."""
+experiments side by side and at once. Runs on the tiny pipeline clone (see conftest); the
+`pipeline_clone` fixture restores it after each test, passed or failed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import environment, run
+from helpers import environment, restore, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 CHECKPOINT = ".cache/checkpoints/finetune-tinybert/last.pt"
@@ -29,16 +30,8 @@ def set_param(repo: Path, path: list[str], value: object) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def restore(repo: Path) -> None:
-    """Back to the committed pipeline: params, lock file and the git-tracked metrics (which
-    `dvc checkout` does not restore: they are `cache: false`), then the cached outputs.
-    From HEAD, not the index: `core.autostage` has staged each rerun's dvc.lock."""
-    run(["git", "reset", "-q", "--hard", "HEAD"], repo)
-    run(["dvc", "checkout", "-f"], repo, check=False)
-
-
-def test_sigkilled_training_stage_resumes_and_loses_nothing(pipeline: tuple[Path, str]) -> None:
-    repo, _ = pipeline
+def test_sigkilled_training_stage_resumes_and_loses_nothing(pipeline_clone: Path) -> None:
+    repo = pipeline_clone
     set_param(repo, ["finetune", "models", "tinybert"], {"lr": 1.0e-4, "epochs": 4})
     stage = ["dvc", "repro", "finetune@tinybert"]
     proc = subprocess.Popen(
@@ -73,11 +66,10 @@ def test_sigkilled_training_stage_resumes_and_loses_nothing(pipeline: tuple[Path
     assert columns((repo / "metrics/finetune/tinybert/curves.csv").read_text()) == columns(
         resumed_curves
     )
-    restore(repo)
 
 
-def test_training_is_deterministic_on_cpu(pipeline: tuple[Path, str]) -> None:
-    repo, _ = pipeline
+def test_training_is_deterministic_on_cpu(pipeline_clone: Path) -> None:
+    repo = pipeline_clone
     stages = ["finetune@distilbert", "teacher", "student@simple_cnn-dist"]
     paths = [
         "metrics/finetune/distilbert.json",
@@ -89,11 +81,10 @@ def test_training_is_deterministic_on_cpu(pipeline: tuple[Path, str]) -> None:
         run(["dvc", "repro", "-f", "-s", stage], repo)
     after = [json.loads((repo / p).read_text())["test"] for p in paths]
     assert after == before
-    restore(repo)
 
 
-def test_unreachable_tracking_server_fails_before_training(pipeline: tuple[Path, str]) -> None:
-    repo, _ = pipeline
+def test_unreachable_tracking_server_fails_before_training(pipeline_clone: Path) -> None:
+    repo = pipeline_clone
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -110,17 +101,14 @@ def test_unreachable_tracking_server_fails_before_training(pipeline: tuple[Path,
     assert time.monotonic() - start < 120
     assert not (repo / ".cache/checkpoints/finetune-bert").exists()  # no epoch was trained
     assert (repo / "models/finetune/bert/model.safetensors").read_bytes() == model
-    restore(repo)
 
 
 def stages_run(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
-def test_experiments_rerun_only_what_depends_on_the_changed_param(
-    pipeline: tuple[Path, str],
-) -> None:
-    repo, _ = pipeline
+def test_experiments_rerun_only_what_depends_on_the_changed_param(pipeline_clone: Path) -> None:
+    repo = pipeline_clone
     dist = run(["dvc", "exp", "run", "-n", "tau4", "-S", "kd.dist.tau=4"], repo)
     assert stages_run(dist.stdout) == {
         "student@simple_cnn-dist",
@@ -145,13 +133,10 @@ def test_experiments_rerun_only_what_depends_on_the_changed_param(
     assert any(column.startswith("finetune.bert.") for column in header), header
     diff = run(["dvc", "metrics", "diff", "--md"], repo).stdout
     assert "finetune.bert." in diff and "metrics/finetune/bert.json" in diff, diff
-    restore(repo)
 
 
-def test_two_queued_experiments_run_at_once_and_both_are_tracked(
-    pipeline: tuple[Path, str],
-) -> None:
-    repo, _ = pipeline
+def test_two_queued_experiments_run_at_once_and_both_are_tracked(pipeline_clone: Path) -> None:
+    repo = pipeline_clone
     for tau in (2, 3):
         run(
             [

@@ -7,32 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import CONFIG, toy_data, toy_split
 
-from textdistill.config import TrainConfig
 from textdistill.data.batching import Encoded, collate, train_batches
 from textdistill.losses import build_loss
 from textdistill.models.cnn import build_student
 from textdistill.train import CHECKPOINT, Trainer
-
-CONFIG = TrainConfig(epochs=3, batch_size=8, lr=0.01, eval_batch_size=16, device="cpu")
-
-
-def toy_split(n: int, seed: int) -> Encoded:
-    """Class 1 iff token 7 occurs; lengths 3..12; token 0 is padding, so ids start at 1."""
-    rng = np.random.default_rng(seed)
-    rows, labels = [], []
-    for _ in range(n):
-        row = rng.integers(8, 50, size=int(rng.integers(3, 13)))
-        label = int(rng.random() < 0.5)
-        if label:
-            row[rng.integers(0, len(row))] = 7
-        rows.append(row.astype(np.int64))
-        labels.append(label)
-    return Encoded(rows, np.array(labels))
-
-
-def toy_data() -> tuple[Encoded, Encoded, Encoded]:
-    return toy_split(192, 0), toy_split(32, 1), toy_split(32, 2)
 
 
 def make_trainer(**options) -> Trainer:
