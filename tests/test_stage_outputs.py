@@ -122,9 +122,11 @@ def test_a_swap_cut_short_is_rolled_forward_by_the_next_run(in_tmp: Path) -> Non
 def test_a_second_concurrent_run_of_the_stage_is_refused(in_tmp: Path) -> None:
     targets = outputs(in_tmp)
     with stage_outputs("prepare@ds", targets) as staged:
-        with pytest.raises(TextdistillError, match="another run of stage prepare@ds"):
-            with stage_outputs("prepare@ds", targets):
-                pass
+        with (
+            pytest.raises(TextdistillError, match="another run of stage prepare@ds"),
+            stage_outputs("prepare@ds", targets),
+        ):
+            pass
         staged["data"].mkdir()
         write_text(staged["data"] / "train.txt", "first")
         write_json(staged["metrics"], {"version": "first"})
