@@ -60,16 +60,35 @@ class Runnable:
 class TrainingJob(Protocol):
     """One model kind's part of a training stage; `run_training_stage` does the rest."""
 
-    stage: str  # the DVC stage name, e.g. "finetune@bert": names the MLflow run and checkpoints
-    title: str  # the model card's title
-    params: dict[str, Any]  # logged to MLflow; with `inputs`, decides whether a checkpoint resumes
-    inputs: Sequence[Path]  # files and directories the model is trained from
-    smoke: bool  # trained on the embedded sample data: its card says its scores are smoke
-    log_model: bool  # log the model directory as an MLflow pyfunc model
+    # Read-only properties, so a job may provide each as a field or as a computed property.
+    @property
+    def stage(self) -> str:
+        """The DVC stage name, e.g. "finetune@bert": names the MLflow run and checkpoints."""
+
+    @property
+    def title(self) -> str:
+        """The model card's title."""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Logged to MLflow; with `inputs`, decides whether a checkpoint resumes."""
+
+    @property
+    def inputs(self) -> Sequence[Path]:
+        """Files and directories the model is trained from."""
+
+    @property
+    def smoke(self) -> bool:
+        """Trained on the embedded sample data: its card says its scores are smoke."""
+
+    @property
+    def log_model(self) -> bool:
+        """Log the model directory as an MLflow pyfunc model."""
 
     def fit(
-        self, checkpoint_dir: Path, fingerprint: str, on_epoch: Callable[[EpochRecord], None]
-    ) -> Fitted: ...
+        self, *, checkpoint_dir: Path, fingerprint: str, on_epoch: Callable[[EpochRecord], None]
+    ) -> Fitted:
+        """Train, resuming from `checkpoint_dir` when its fingerprint matches (keywords only)."""
 
     def save(self, fitted: Fitted, model_dir: Path, extra: Mapping[str, Path]) -> None:
         """Write the model directory (and any extra outputs, e.g. the teacher's logits)."""

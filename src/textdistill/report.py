@@ -39,9 +39,8 @@ class Run:
     @property
     def seed(self) -> int:
         students = self.params.get("students") or {}
-        return int(
-            students.get("seed") if students.get("seed") is not None else self.params["seed"]
-        )
+        seed = students.get("seed")  # the students' own seed, when set, else the global one
+        return int(seed if seed is not None else self.params["seed"])
 
     @property
     def profile(self) -> str:
