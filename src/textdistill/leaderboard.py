@@ -85,7 +85,8 @@ def source_dataset(download: DownloadConfig) -> str | None:
             continue
         if download.source in ("files", "sample"):
             return data.name
-        if download.source == "hub" and download.hub.path.lower() in data.hub_paths:
+        hub = download.hub
+        if download.source == "hub" and hub is not None and hub.path.lower() in data.hub_paths:
             return data.name
     return None
 
@@ -179,7 +180,8 @@ def pipeline_entries(params: Params, finetune: Path, teacher: Path, students: Pa
 
 def row(entry: Entry, metrics: Mapping[str, Any]) -> dict[str, Any]:
     """One leaderboard row; the source's figure only when the entry is on the source's data."""
-    source = SOURCE_ACCURACY.get((entry.source, entry.branch, entry.model, entry.variant))
+    key = (entry.source or "", entry.branch, entry.model, entry.variant)
+    source = SOURCE_ACCURACY.get(key)
     return {
         "name": entry.name,
         "task": entry.task,

@@ -304,7 +304,7 @@ class Trainer:
         if self.checkpoint_dir is None:
             return
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        if state.best_epoch == state.epoch:
+        if state.best is not None and state.best_epoch == state.epoch:
             with atomic_path(self.checkpoint_dir / BEST_WEIGHTS) as tmp:
                 save_file(_contiguous(state.best), tmp)
         payload = {
@@ -327,7 +327,8 @@ class Trainer:
         path = self.checkpoint_dir / CHECKPOINT
         if not path.is_file():
             return None
-        payload = torch.load(path, map_location=self.device, weights_only=True)
+        # weights_only: our own checkpoint, yet never unpickle code from a file on disk.
+        payload = torch.load(path, map_location=self.device, weights_only=True)  # noqa: TID251
         if payload.get("fingerprint") != self.fingerprint:
             log.warning("ignoring checkpoint %s: it belongs to other params or data", path)
             return None

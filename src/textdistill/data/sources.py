@@ -76,7 +76,8 @@ def download(config: DownloadConfig, out_dir: Path) -> dict[str, Any]:
             files[part] = {"path": name, "origin": origin, "rows": rows, "sha256": sha256(path)}
             files[part]["referenced"] = path.parent != tmp
         columns = config.columns.model_dump() if config.columns else None
-        manifest = {"format": config.format, "classes": config.classes, "columns": columns}
+        manifest: dict[str, Any] = {"format": config.format, "classes": config.classes}
+        manifest["columns"] = columns
         manifest |= {"source": config.source, "files": files}
         write_json(tmp / MANIFEST, manifest)
     return manifest
