@@ -25,7 +25,7 @@ from textdistill.data.prepare import read_prepared
 from textdistill.data.split import SPLITS
 from textdistill.features import META, load_features
 from textdistill.io import atomic_dir, read_json
-from textdistill.lifecycle import Fitted, Runnable, model_size_mb
+from textdistill.lifecycle import Fitted, Runnable, describe_training, model_size_mb
 from textdistill.losses import Loss
 from textdistill.models.store import build_model, load_model, save_model
 from textdistill.train import FitResult, Trainer, predict_logits, resolve_device, resolve_precision
@@ -197,11 +197,10 @@ class TeacherJob:
 
     def facts(self, fitted: Fitted, scores: Mapping[str, Any]) -> dict[str, Any]:
         assert self._trained is not None
-        train = self.config.train
         return {
             "task": f"{self.config.dataset} ({', '.join(fitted.classes)})",
             "architecture": f"frozen {self._trained.spec['encoder']} + VDCNN {self.config.vdcnn}",
-            "training": f"{train.optimizer} lr {train.lr}, {train.epochs} epochs",
+            "training": describe_training(self.config.train),
             "best epoch (on validation)": fitted.result.best_epoch,
         }
 
@@ -302,11 +301,10 @@ class StudentJob:
         return _test_texts(self.data_dir, self.config.latency_examples)
 
     def facts(self, fitted: Fitted, scores: Mapping[str, Any]) -> dict[str, Any]:
-        train = self.config.train
         return {
             "architecture": f"{self.arch} {self.model_params}",
             "distillation": f"{self.kd_mode} {self.kd_weights}",
-            "training": f"{train.optimizer} lr {train.lr}, {train.epochs} epochs",
+            "training": describe_training(self.config.train),
             "best epoch (on validation)": fitted.result.best_epoch,
             "agreement with the teacher (test)": scores["teacher_agreement"],
         }

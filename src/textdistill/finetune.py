@@ -15,7 +15,7 @@ from textdistill.config import Params, TrainConfig
 from textdistill.data.batching import Encoded, encode
 from textdistill.data.prepare import read_prepared
 from textdistill.io import read_json, write_json
-from textdistill.lifecycle import Fitted, Runnable, model_size_mb
+from textdistill.lifecycle import Fitted, Runnable, describe_training, model_size_mb
 from textdistill.losses import Loss
 from textdistill.models.classifier import SequenceClassifier, load_classifier, save_classifier
 from textdistill.models.store import SPEC
@@ -152,12 +152,11 @@ class FinetuneJob:
 
     def facts(self, fitted: Fitted, scores: Mapping[str, Any]) -> dict[str, Any]:
         source = read_json(self.encoder_dir / "source.json")
-        config = self.config
         return {
             "task": f"{self.dataset} ({', '.join(fitted.classes)})",
             "base encoder": source.get("id") or self.encoder_dir.name,
             "loss": f"{self.loss_spec['name']} {self.loss_spec['weights']}",
-            "training": f"{config.optimizer} lr {config.lr}, {config.epochs} epochs, batch {config.batch_size}",
+            "training": describe_training(self.config),
             "best epoch (on validation)": fitted.result.best_epoch,
             "parameters": f"{scores['model']['parameters']:,}",
         }

@@ -19,6 +19,7 @@ import numpy as np
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from textdistill.config import TrainConfig
 from textdistill.evaluate import directory_size_mb, text_latency
 from textdistill.io import stage_outputs, write_json, write_text
 from textdistill.results import (
@@ -170,6 +171,14 @@ def _log_outputs(
         run.log_artifact(path)
     if log_model:
         run.log_model(outputs.model)
+
+
+def describe_training(config: TrainConfig) -> str:
+    """The model card's one-line training recipe."""
+    return (
+        f"{config.optimizer} lr {config.lr}, {config.epochs} epochs, batch {config.batch_size}, "
+        f"{config.schedule} schedule"
+    )
 
 
 def model_size_mb(*dirs: Path) -> float:
