@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import commit, make_clone, restore, run, shrink
+from helpers import PARAMS_READ, commit, make_clone, restore, run, shrink
+
+from textdistill.config import TRACE_ENV
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +39,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) ->
     Shared by every test that needs outputs; a test that changes it uses `pipeline_clone`.
     """
     repo = make_clone(tmp_path_factory.mktemp("full") / "repo", mlflow_template, edit=shrink)
-    done = run(["dvc", "repro"], repo, timeout=1200)
+    # Every stage records the params keys it reads (tests/test_params_read.py checks them).
+    done = run(["dvc", "repro"], repo, timeout=1200, **{TRACE_ENV: str(repo / PARAMS_READ)})
     commit(repo, "pipeline outputs")  # queued experiments start from a commit
     return repo, done.stdout
 

@@ -22,6 +22,9 @@ from textdistill.data.batching import Encoded
 REPO = Path(__file__).resolve().parents[1]
 
 
+PARAMS_READ = Path(".cache") / "params-read"  # where a traced run writes the keys each stage read
+
+
 def environment(**extra: str) -> dict[str, str]:
     """The environment `make repro` gives stages: the project's python and dvc first on PATH."""
     env = os.environ | {
