@@ -79,11 +79,17 @@ def test_experiments_are_read_and_grouped_by_study_over_seeds() -> None:
     assert runs[0].baseline == "b" * 40
 
 
-def test_a_queued_or_failed_experiment_is_left_out() -> None:
-    queued = {"name": "q", "revs": [{"rev": "q" * 40, "name": "q", "data": {}}]}
-    failed = experiment("f", 2, 0.1, 0.1)
-    failed["revs"][0]["error"] = {"msg": "failed"}
-    assert list(parse_exp_show(exp_show(queued, failed))) == []
+def test_a_queued_running_or_failed_experiment_is_left_out() -> None:
+    # Queued and running experiments carry their baseline's metrics: only the state tells.
+    unfinished = []
+    for state in ("queued", "running", "failed"):
+        unfinished.append(experiment(state, 0, 0.5, 0.5))
+        unfinished[-1]["executor"] = {"state": state, "name": "dvc-task"}
+    errored = experiment("f", 2, 0.1, 0.1)
+    errored["revs"][0]["error"] = {"msg": "failed"}
+    done = experiment("done", 1, 0.8, 0.8)
+    runs = list(parse_exp_show(exp_show(*unfinished, errored, done)))
+    assert [run.name for run in runs] == ["done"]
 
 
 def test_a_seed_run_twice_counts_once_the_newest_first() -> None:

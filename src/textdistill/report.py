@@ -23,7 +23,7 @@ from typing import Any
 from textdistill.errors import TextdistillError
 from textdistill.io import write_text
 
-SEED_KEYS = ("seed", "students.seed")  # what varies between the runs of one study
+UNFINISHED = ("queued", "running", "failed")  # `dvc exp show`'s executor states
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,10 @@ def parse_exp_show(rows: Iterable[Mapping[str, Any]]) -> Iterable[Run]:
     """The experiments (not the baselines or the workspace) of `dvc exp show --json`."""
     for baseline in rows:
         for experiment in baseline.get("experiments") or []:
+            # A queued or running experiment's commit still holds its baseline's metrics.
+            state = (experiment.get("executor") or {}).get("state", "success")
+            if state in UNFINISHED:
+                continue
             for rev in experiment.get("revs") or []:
                 data = rev.get("data") or {}
                 if rev.get("error") or not data.get("metrics"):
