@@ -11,7 +11,7 @@ import pytest
 from textdistill.report import (
     Paired,
     _one_per_seed,
-    accuracy_latency_svg,
+    accuracy_svg,
     model_results,
     paired_differences,
     parse_exp_show,
@@ -142,7 +142,9 @@ def test_render_names_the_commands_the_machine_and_each_verdict() -> None:
         parse_exp_show(exp_show(experiment("s0", 0, 0.80, 0.82), experiment("s1", 1, 0.81, 0.84)))
     )
     results = model_results(runs)
-    text = render("real", runs, results, paired_differences(results), {"teacher": 0.9326}, "c.svg")
+    text = render(
+        "real", runs, results, paired_differences(results), {"teacher": 0.9326}, ["c.svg"]
+    )
     assert "dvc exp run --queue -S profile=real -S seed=0,1" in text
     assert "Test CPU (2 CPUs; torch 2.13.0)" in text
     assert "| student/simpler_cnn-kd | 0.8300 +- 0.0141 |" not in text  # data column comes first
@@ -151,7 +153,7 @@ def test_render_names_the_commands_the_machine_and_each_verdict() -> None:
         "| teacher | agnews | 2 | 0.8800 +- 0.0000 | 0.8700 | 1,000 | 2.00 | - | 0.9326 |" in text
     )
     assert "| student/simpler_cnn-kd | student/simpler_cnn-none | 0, 1 | +2.50 |" in text
-    assert "![accuracy against latency](c.svg)" in text
+    assert "![accuracy against c.svg](c.svg)" in text
 
 
 AGNEWS_FILES = {
@@ -186,6 +188,7 @@ def test_source_figures_only_beside_the_sources_own_data() -> None:
 
 def test_the_chart_labels_every_model() -> None:
     results = model_results(three_seeds())
-    svg = ElementTree.fromstring(accuracy_latency_svg(results, "real"))
-    texts = {element.text for element in svg.iter("{http://www.w3.org/2000/svg}text")}
-    assert {result.name for result in results} <= texts
+    for cost in ("latency_ms", "parameters"):
+        svg = ElementTree.fromstring(accuracy_svg(results, "real", cost))
+        texts = {element.text for element in svg.iter("{http://www.w3.org/2000/svg}text")}
+        assert {result.name for result in results} <= texts

@@ -222,7 +222,7 @@ def render(
     results: Sequence[ModelResult],
     pairs: Sequence[Paired],
     sources: Mapping[str, float],
-    chart: str | None,
+    charts: Sequence[str] = (),
 ) -> str:
     """The markdown report of one study (the runs of one profile and config, over seeds)."""
     seeds = sorted({run.seed for run in runs})
@@ -258,13 +258,13 @@ def render(
             f"| {result.latency_ms:.2f} | {agreement} | {'-' if source is None else f'{source:.4f}'} |"
         )
     lines += ["", *_paired_table(pairs)]
-    if chart:
+    if charts:
+        lines += ["", "## Accuracy against cost", "", "Each point is labelled with its model; the"]
         lines += [
+            "dashed line is the Pareto front of its dataset (nothing is both faster and better).",
             "",
-            "## Accuracy against CPU latency",
-            "",
-            f"![accuracy against latency]({chart})",
         ]
+        lines += [f"![accuracy against {name}]({name})" for name in charts]
     return "\n".join(lines) + "\n"
 
 
@@ -338,32 +338,43 @@ def write_report(
         )
     runs = _one_per_seed(groups[0])
     results = model_results(runs)
-    chart = out.with_name(f"{out.stem}_accuracy_latency.svg")
-    write_text(chart, accuracy_latency_svg(results, profile))
+    charts = []
+    for cost in CHART_AXES:
+        chart = out.with_name(f"{out.stem}_accuracy_{cost}.svg")
+        write_text(chart, accuracy_svg(results, profile, cost))
+        charts.append(chart.name)
     sources = source_figures(results, runs[0].params)
-    write_text(
-        out, render(profile, runs, results, paired_differences(results), sources, chart.name)
-    )
+    write_text(out, render(profile, runs, results, paired_differences(results), sources, charts))
     return results
 
 
-def accuracy_latency_svg(results: Sequence[ModelResult], profile: str) -> str:
-    """Every model, labelled, at (median CPU latency, mean test accuracy +- sd); a Pareto front
-    per dataset (models of different tasks never compete)."""
+# The charts of a report: x axis (a ModelResult attribute) -> its label.
+CHART_AXES = {
+    "latency_ms": "CPU latency per text, ms (log)",
+    "parameters": "parameters (log)",
+}
+
+
+def accuracy_svg(results: Sequence[ModelResult], profile: str, cost: str) -> str:
+    """Every model, labelled, at (`cost`, mean test accuracy +- sd); a Pareto front per dataset
+    (models of different tasks never compete)."""
     from textdistill.plots import Point, scatter_svg
 
     points = [
         Point(
             name=result.name,
-            x=result.latency_ms,
+            x=float(getattr(result, cost)),
             y=statistics.fmean(result.accuracy),
             y_error=statistics.stdev(result.accuracy) if len(result.accuracy) > 1 else None,
             group=result.dataset,
         )
         for result in results
     ]
-    title = f"{profile} profile: test accuracy (mean +- sd over seeds) against CPU latency"
-    return scatter_svg(points, "CPU latency per text, ms (log)", "test accuracy", title)
+    label = CHART_AXES[cost]
+    title = (
+        f"{profile} profile: test accuracy (mean +- sd over seeds) against {label.split(' (')[0]}"
+    )
+    return scatter_svg(points, label, "test accuracy", title)
 
 
 def source_figures(results: Sequence[ModelResult], params: Mapping[str, Any]) -> dict[str, float]:
