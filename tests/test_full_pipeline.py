@@ -135,3 +135,23 @@ def test_mlflow_server_serves_a_run_per_stage_with_metrics(pipeline: tuple[Path,
         assert status == "FINISHED" and name == f"workspace/{stage}"
         key = "rows.train" if stage.startswith("prepare") else "test.accuracy"
         assert key in metrics, (stage, sorted(metrics))
+
+
+def test_every_training_run_names_its_dataset_in_mlflow(pipeline: tuple[Path, str]) -> None:
+    """The MLflow UI's Dataset column: each split's digest, rows and the raw files' origin."""
+    from mlflow import MlflowClient
+
+    repo, _ = pipeline
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("textdistill")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    by_stage = {run.data.tags["dvc.stage"]: run for run in runs}
+    rows = json.loads((repo / "metrics/data/amazon.json").read_text())["rows"]
+    inputs = by_stage["finetune@bert"].inputs.dataset_inputs
+    datasets = {item.dataset.name: item for item in inputs}
+    assert set(datasets) == {"amazon/train", "amazon/val", "amazon/test"}
+    train = datasets["amazon/train"]
+    assert json.loads(train.dataset.profile)["num_rows"] == rows["train"]
+    assert "sample" in train.dataset.source and train.tags[0].value == "train"
+    names = {item.dataset.name for item in by_stage["student@simpler_cnn-kd"].inputs.dataset_inputs}
+    assert names == {"agnews/train", "agnews/val", "agnews/test"}

@@ -25,7 +25,7 @@ from textdistill.data.prepare import read_prepared
 from textdistill.data.split import SPLITS
 from textdistill.features import META, load_features
 from textdistill.io import atomic_dir, read_json
-from textdistill.lifecycle import Fitted, Runnable, describe_training, model_size_mb
+from textdistill.lifecycle import DataRef, Fitted, Runnable, describe_training, model_size_mb
 from textdistill.losses import Loss
 from textdistill.models.store import build_model, load_model, save_model
 from textdistill.train import FitResult, Trainer, predict_logits, resolve_device, resolve_precision
@@ -143,6 +143,7 @@ class TeacherJob:
     seed: int
     clean: dict[str, Any]
     smoke: bool
+    data: DataRef
     stage: str = "teacher"
     title: str = "BERT-VDCNN teacher"
     log_model: bool = False  # it needs its encoder directory to run: reload with `predict`
@@ -158,6 +159,7 @@ class TeacherJob:
             seed=params.seed,
             clean=params.prepare_config(config.dataset).clean.model_dump(),
             smoke=params.is_sample(config.dataset),
+            data=DataRef.from_params(params, config.dataset, data_dir),
         )
 
     @property
@@ -221,6 +223,7 @@ class StudentJob:
     seed: int
     clean: dict[str, Any]
     smoke: bool
+    data: DataRef
     log_model: bool = True
     _spec: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
@@ -250,6 +253,7 @@ class StudentJob:
             seed=params.seed if config.seed is None else config.seed,
             clean=params.prepare_config(dataset).clean.model_dump(),
             smoke=params.is_sample(dataset),
+            data=DataRef.from_params(params, dataset, data_dir),
         )
 
     @property

@@ -15,7 +15,7 @@ from textdistill.config import Params, TrainConfig
 from textdistill.data.batching import Encoded, encode
 from textdistill.data.prepare import read_prepared
 from textdistill.io import read_json, write_json
-from textdistill.lifecycle import Fitted, Runnable, describe_training, model_size_mb
+from textdistill.lifecycle import DataRef, Fitted, Runnable, describe_training, model_size_mb
 from textdistill.losses import Loss
 from textdistill.models.classifier import SequenceClassifier, load_classifier, save_classifier
 from textdistill.models.store import SPEC
@@ -80,6 +80,7 @@ class FinetuneJob:
     clean: dict[str, Any]  # the training data's cleaning, which predict repeats
     latency_examples: int
     smoke: bool
+    data: DataRef
     log_model: bool = True
 
     @classmethod
@@ -100,6 +101,7 @@ class FinetuneJob:
             clean=params.prepare_config(dataset).clean.model_dump(),
             latency_examples=section.latency_examples,
             smoke=params.is_sample(dataset),
+            data=DataRef.from_params(params, dataset, data_dir),
         )
 
     @property

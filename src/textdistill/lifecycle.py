@@ -19,9 +19,10 @@ import numpy as np
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from textdistill.config import TrainConfig
+from textdistill.config import Params, TrainConfig
+from textdistill.data.split import SPLITS
 from textdistill.evaluate import directory_size_mb, text_latency
-from textdistill.io import stage_outputs, write_json, write_text
+from textdistill.io import sha256, stage_outputs, write_json, write_text
 from textdistill.results import (
     CONFUSION,
     CURVES,
@@ -86,6 +87,10 @@ class TrainingJob(Protocol):
     def log_model(self) -> bool:
         """Log the model directory as an MLflow pyfunc model."""
 
+    @property
+    def data(self) -> DataRef:
+        """The dataset it trains on (logged as the MLflow run's inputs)."""
+
     def fit(
         self, *, checkpoint_dir: Path, fingerprint: str, on_epoch: Callable[[EpochRecord], None]
     ) -> Fitted:
@@ -99,6 +104,36 @@ class TrainingJob(Protocol):
     def latency_texts(self) -> list[str]: ...
 
     def facts(self, fitted: Fitted, scores: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """The prepared dataset a model trains on, for the MLflow run's Dataset column."""
+
+    name: str
+    prepared: Path  # data/prepared/<name>/ (train/val/test parquet)
+    origin: str  # where its raw files came from (download params)
+
+    @classmethod
+    def from_params(cls, params: Params, dataset: str, prepared: Path) -> DataRef:
+        config = params.download_config(dataset)
+        if config.source == "files" and config.files is not None:
+            origin = " + ".join(p for p in (config.files.train, config.files.test) if p)
+        elif config.source == "hub" and config.hub is not None:
+            origin = f"{config.hub.path}@{config.hub.revision}"
+        else:
+            origin = "textdistill sample generator (smoke data)"
+        return cls(dataset, prepared, f"{config.source}: {origin}")
+
+    def log(self, run: StageRun) -> None:
+        """One MLflow input per split: its parquet's digest, rows and the raw origin."""
+        import pyarrow.parquet as pq
+
+        for split in SPLITS:
+            path = self.prepared / f"{split}.parquet"
+            rows = pq.read_metadata(path).num_rows
+            source = f"{path} ({self.origin})"
+            run.log_dataset(f"{self.name}/{split}", sha256(path)[:16], source, split, rows)
 
 
 @dataclass(frozen=True)
@@ -127,6 +162,7 @@ def run_training_stage(job: TrainingJob, outputs: Outputs) -> StageResult:
     targets = {"model": outputs.model, "metrics": outputs.metrics, "plots": outputs.plots}
     targets |= dict(outputs.extra)
     with stage_run(job.stage, job.params) as run:
+        job.data.log(run)
         with stage_outputs(job.stage, targets) as staged:
             fitted, scores = _fit_and_write(job, run, checkpoints, staged, list(outputs.extra))
         _log_outputs(run, scores, outputs, job.log_model)

@@ -5,7 +5,7 @@ them back with `dvc exp show --json`, groups the runs of one profile that differ
 seed, and writes a markdown report: each model's test accuracy as mean +- sd over seeds, every
 distilled student against its plain twin on the same seeds (mean paired difference with a
 95 % t interval), the source studies' figure beside the rows it belongs to, a labelled
-accuracy-against-latency chart, and the commands and machine behind it. Nothing in it is typed
+accuracy-against-latency and -parameters charts, and the commands and machine behind it. Nothing in it is typed
 by hand.
 """
 

@@ -15,6 +15,7 @@ mlflow is imported lazily: it costs over a second, and most of the package never
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -142,6 +143,17 @@ class StageRun:
             self.client.log_artifacts(self.run_id, str(path), folder)
         elif path.is_file():
             self.client.log_artifact(self.run_id, str(path), folder)
+
+    def log_dataset(
+        self, name: str, digest: str, source: str, context: str, rows: int | None = None
+    ) -> None:
+        """Log a dataset as an MLflow run input (the UI's Dataset column): what it trained on."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        profile = json.dumps({"num_rows": rows}) if rows is not None else None
+        dataset = Dataset(name, digest, "local", source, profile=profile)
+        tag = InputTag("mlflow.data.context", context)
+        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset, [tag])])
 
     def log_text(self, text: str, name: str) -> None:
         self.client.log_text(self.run_id, text, name)
