@@ -23,6 +23,7 @@ from textdistill.leaderboard import (
     pipeline_entries,
     render,
     source_dataset,
+    source_figure,
     summary,
     with_results,
 )
@@ -200,10 +201,21 @@ def test_pipeline_entries_take_the_source_from_each_branchs_dataset(tmp_path: Pa
     entries = pipeline_entries(params, tmp_path / "ft", tmp_path / "teacher.json", tmp_path / "st")
     sources = {e.name: e.source for e in entries}
     assert sources["finetune/bert"] is None
-    assert sources["teacher"] == "ag_news"  # the quick profile's sample AG News
+    # The quick profile's teacher reads MiniLM features: a stand-in for the source's BERT.
+    assert sources["teacher"] is None
+    assert sources["student/simple_cnn-dist"] == "ag_news"  # the sample imitates AG News
     board = leaderboard(entries).set_index("name")
     assert board["source_accuracy"].isna()["finetune/bert"]  # 0.88 is Amazon's, not SST-2's
-    assert board.loc["teacher", "source_accuracy"] == 0.9326
+    assert board.loc["student/simple_cnn-dist", "source_accuracy"] == 0.9225
+
+
+def test_the_sources_encoders_get_the_sources_figures_on_the_sources_data() -> None:
+    bert = {"source": "hub", "id": "bert-base-uncased", "revision": "main"}
+    params = quick_params_with({"pretrained.bert": bert})
+    assert source_figure(params, "finetune", "bert", "ce", "amazon") == 0.880
+    assert source_figure(params, "teacher", "vdcnn", "ce", "agnews") == 0.9326
+    assert source_figure(params, "finetune", "distilbert", "focal", "amazon") is None  # MiniLM
+    assert source_figure(params, "finetune", "bert", "ce", "agnews") is None  # other data
 
 
 def test_fronts_are_per_task_and_the_svg_labels_every_model(tmp_path: Path) -> None:

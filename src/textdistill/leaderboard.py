@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +157,37 @@ def distill_entries(
     return entries
 
 
+# The encoders the sources fine-tuned (and the teacher's), by the pipeline's model names: a
+# source's figure is about that model, so it is not shown beside a stand-in (e.g. MiniLM as
+# `bert` in the quick and real profiles), even on the source's data.
+SOURCE_ENCODERS = {
+    "bert": "bert-base-uncased",
+    "distilbert": "distilbert-base-uncased",
+    "tinybert": "huawei-noah/tinybert_general_4l_312d",
+}
+
+
+def source_model(params: Params, branch: str, model: str) -> bool:
+    """Whether a model is the source's: its encoder is the source's hub model (fine-tunes and
+    the teacher's features); students are the source's architectures by name."""
+    if branch == "student":
+        return True
+    name = params.teacher_config().encoder if branch == "teacher" else model
+    spec = params.pretrained.get(name)
+    wanted = SOURCE_ENCODERS.get("bert" if branch == "teacher" else model)
+    return bool(spec and spec.source == "hub" and spec.id and spec.id.lower() == wanted)
+
+
+def source_figure(
+    params: Params, branch: str, model: str, variant: str, dataset: str
+) -> float | None:
+    """The source's test accuracy for this model, only on the source's model *and* data."""
+    data = source_dataset(params.download_config(dataset))
+    if data is None or not source_model(params, branch, model):
+        return None
+    return SOURCE_ACCURACY.get((data, branch, model, variant))
+
+
 def pipeline_entries(params: Params, finetune: Path, teacher: Path, students: Path) -> list[Entry]:
     """Every model the params train, each knowing whether its data is a source's data."""
     tuned, distill = params.finetune_config(), params.students_config()
@@ -168,7 +199,7 @@ def pipeline_entries(params: Params, finetune: Path, teacher: Path, students: Pa
         finetune,
         source=source_dataset(params.download_config(tuned.dataset)),
     )
-    return entries + distill_entries(
+    entries += distill_entries(
         distill.archs,
         distill.kd_modes,
         dataset,
@@ -176,6 +207,11 @@ def pipeline_entries(params: Params, finetune: Path, teacher: Path, students: Pa
         students,
         source=source_dataset(params.download_config(dataset)),
     )
+    # A stand-in for the source's model (MiniLM as `bert`) gets no source figure.
+    return [
+        entry if source_model(params, entry.branch, entry.model) else replace(entry, source=None)
+        for entry in entries
+    ]
 
 
 def row(entry: Entry, metrics: Mapping[str, Any]) -> dict[str, Any]:

@@ -184,7 +184,8 @@ def _fit_and_write(
     latency = text_latency(
         runnable.model, runnable.tokenizer, job.latency_texts(), runnable.max_length
     )
-    scores = training_metrics(fitted.result, fitted.model, runnable.size_mb, latency)
+    # Parameters and size of what a user runs (a teacher runs its encoder too).
+    scores = training_metrics(fitted.result, runnable.model, runnable.size_mb, latency)
     card = model_card(job.title, job.facts(fitted, scores), scores, job.smoke)
     write_text(staged["model"] / "README.md", card)
     write_curves(fitted.result.history, staged["plots"] / CURVES)

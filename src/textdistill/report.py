@@ -379,16 +379,13 @@ def accuracy_svg(results: Sequence[ModelResult], profile: str, cost: str) -> str
 
 def source_figures(results: Sequence[ModelResult], params: Mapping[str, Any]) -> dict[str, float]:
     """The source's test accuracy for the rows whose model *and* data are the source's."""
-    from textdistill.config import DownloadConfig
-    from textdistill.leaderboard import SOURCE_ACCURACY, source_dataset
+    from textdistill.config import parse_params
+    from textdistill.leaderboard import source_figure
 
+    parsed = parse_params(dict(params), source="the experiment's params")
     figures = {}
     for result in results:
-        download = (params.get("download") or {}).get(result.dataset)
-        if download is None:
-            continue
-        data = source_dataset(DownloadConfig.model_validate(download))
-        figure = SOURCE_ACCURACY.get((str(data), result.branch, result.model, result.variant))
+        figure = source_figure(parsed, result.branch, result.model, result.variant, result.dataset)
         if figure is not None:
             figures[result.name] = figure
     return figures
