@@ -41,7 +41,8 @@ class Section(BaseModel):
     sections record what is read from them.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan=False: `lr: .inf` or `nan` is refused at load, not minutes later.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
     _key: str | None = PrivateAttr(default=None)  # None: not part of a loaded params tree
 
     def __getattribute__(self, name: str) -> Any:
@@ -106,7 +107,9 @@ def _holds_sections(value: object) -> bool:
 
 def _assign_keys(section: Section, key: str = "") -> None:
     """Give every section in the tree its dotted key (copying a default shared between parents)."""
-    section.__pydantic_private__["_key"] = key
+    private = section.__pydantic_private__
+    assert private is not None  # every Section declares `_key`
+    private["_key"] = key
     for name in type(section).model_fields:
         value = object.__getattribute__(section, name)
         prefix = f"{key}.{name}" if key else name
@@ -241,6 +244,17 @@ class CleanConfig(Section):
             raise ValueError(f"not a valid regular expression: {error}") from error
         return pattern
 
+    @model_validator(mode="after")
+    def _replacement_fits_pattern(self) -> CleanConfig:
+        try:  # `sub` compiles the template even when nothing matches
+            re.compile(self.pattern).sub(self.replacement, "")
+        except (re.error, IndexError) as error:
+            raise ValueError(
+                f"replacement {self.replacement!r} is not valid for pattern {self.pattern!r}: "
+                f"{error} (a group it names must exist in the pattern; write \\\\ for a backslash)"
+            ) from None
+        return self
+
 
 class SplitConfig(Section):
     """Exact split sizes (or `all` that remain); test comes from the test file or the train pool."""
@@ -310,6 +324,110 @@ class EncoderSpec(Section):
         return self
 
 
+# --- constructor params of losses and models, checked at load ------------------------------
+# Mirrors of the constructors' keyword arguments (textdistill.losses, models.vdcnn, models.cnn),
+# so a typo or a bad value fails at load without importing torch; tests/test_config.py checks
+# that each mirror has exactly its constructor's parameters, so the two cannot drift apart.
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+
+class CEParams(Section):
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+class FocalParams(Section):
+    form: Literal["sigmoid", "softmax"] = "sigmoid"
+    alpha: Unit | None = 0.2
+    gamma: NonNegative = 3.0
+
+
+class KDParams(Section):
+    alpha: Unit = 0.5
+    temperature: Positive = 4.0
+
+
+class DISTParams(Section):
+    beta: NonNegative = 2.0
+    gamma: NonNegative = 2.0
+    tau: Positive = 1.0
+    ce_weight: NonNegative = 1.0
+
+
+LOSS_PARAMS: dict[str, type[Section]] = {
+    "ce": CEParams,
+    "focal": FocalParams,
+    "kd": KDParams,
+    "dist": DISTParams,
+}
+FINETUNE_LOSSES = ("ce", "focal")  # kd and dist need a teacher's logits
+# KD mode of a student -> the loss it trains with (`none` is the plain student).
+KD_LOSSES = {"none": "ce", "kd": "kd", "dist": "dist"}
+
+
+class VDCNNParams(Section):
+    """`teacher.vdcnn` (the features' width and the classes come from the data)."""
+
+    depth: Literal[9, 17, 29, 49] = 9
+    shortcut: bool = False
+    k: PositiveInt = 8
+    fc_dim: PositiveInt = 2048
+    pooling: Literal["kmax", "adaptive"] = "kmax"
+    mask_padding: bool = True
+
+
+class CNNParams(Section):
+    vocab_size: PositiveInt = 30522
+    embed_dim: PositiveInt = 128
+    channels: Annotated[list[PositiveInt], Field(min_length=1)] | None = None
+    mask_padding: bool = True
+
+
+class BiLSTMParams(Section):
+    vocab_size: PositiveInt = 30522
+    embed_dim: PositiveInt = 128
+    hidden_size: PositiveInt = 128
+    num_layers: PositiveInt = 1
+    pooling: Literal["max", "mean", "last"] = "max"
+    mask_padding: bool = True
+
+
+STUDENT_PARAMS: dict[str, type[Section]] = {
+    "simple_cnn": CNNParams,
+    "simpler_cnn": CNNParams,
+    "bilstm": BiLSTMParams,
+}
+StudentArch = Literal["simple_cnn", "simpler_cnn", "bilstm"]
+PACKAGE_POSITIONS = 512  # all-MiniLM-L6-v2's max_position_embeddings
+
+
+def _validate_at(model: type[Section], values: Any, where: tuple[str, ...]) -> None:
+    """Validate `values` with `model`, naming each bad key in full (`kd.dist.tou`).
+
+    Raises ParamsError, which pydantic does not wrap, so the dotted key stays whole.
+    """
+    try:
+        model.model_validate(values)
+    except ValidationError as error:
+        raise ParamsError(_describe(error, "params", prefix=".".join(where))) from None
+
+
+def _package_based(pretrained: dict[str, EncoderSpec], name: str) -> bool:
+    """Whether an encoder is the offline package's, or derived from it."""
+    seen = set()
+    while name in pretrained and name not in seen:
+        seen.add(name)
+        spec = pretrained[name]
+        if spec.source == "package":
+            return True
+        if spec.source != "derive" or spec.base is None:
+            return False
+        name = spec.base
+    return False
+
+
 # --- training ------------------------------------------------------------------------------
 
 
@@ -331,13 +449,16 @@ class TrainConfig(Section):
 
 
 def merged_train_config(
-    defaults: dict[str, Any], overrides: dict[str, Any], key: str
+    defaults: dict[str, Any], overrides: dict[str, Any], key: str, defaults_key: str = ""
 ) -> TrainConfig:
-    """`defaults` updated with one model's `overrides`, validated; errors name `key`."""
+    """`defaults` updated with one model's `overrides`, validated; an error names the key the
+    bad value came from: `key.<field>` for an override, `defaults_key.<field>` otherwise."""
     try:
         return TrainConfig.model_validate(defaults | overrides)
     except ValidationError as error:
-        raise ParamsError(_describe(error, "params.yaml", prefix=key)) from None
+        field = str(error.errors()[0]["loc"][0]) if error.errors()[0]["loc"] else ""
+        where = key if field in overrides or not defaults_key else defaults_key
+        raise ParamsError(_describe(error, "params.yaml", prefix=where)) from None
 
 
 class FinetuneConfig(Section):
@@ -360,7 +481,9 @@ class FinetuneConfig(Section):
         if name not in models:
             raise ParamsError(f"params has no finetune.models.{name}; it lists {sorted(models)}")
         record_read(f"finetune.models.{name}")
-        return merged_train_config(self.train, models[name], f"finetune.models.{name}")
+        return merged_train_config(
+            self.train, models[name], f"finetune.models.{name}", "finetune.train"
+        )
 
 
 class TeacherConfig(Section):
@@ -371,22 +494,40 @@ class TeacherConfig(Section):
     max_length: PositiveInt = 64
     feature_batch_size: PositiveInt = 128
     feature_precision: Literal["auto", "fp32", "bf16"] = "auto"
-    vdcnn: dict[str, Any] = {}
+    vdcnn: dict[str, Any] = {}  # VDCNNParams: checked at load, passed to the constructor
     train: TrainConfig
     latency_examples: PositiveInt = 50
+
+    @field_validator("vdcnn")
+    @classmethod
+    def _vdcnn_params(cls, vdcnn: dict[str, Any]) -> dict[str, Any]:
+        _validate_at(VDCNNParams, vdcnn, ("teacher", "vdcnn"))
+        return vdcnn
 
 
 class StudentsConfig(Section):
     """Students: a matrix of architectures x KD modes, on the teacher's data and logits."""
 
-    archs: Annotated[list[str], Field(min_length=1)]
+    archs: Annotated[list[StudentArch], Field(min_length=1)]
     kd_modes: Annotated[list[Literal["none", "kd", "dist"]], Field(min_length=1)]
-    model: dict[str, dict[str, Any]] = {}  # per-arch constructor params
+    model: dict[str, dict[str, Any]] = {}  # per-arch constructor params (STUDENT_PARAMS)
     train: TrainConfig
     latency_examples: PositiveInt = 50
     seed: Annotated[int, Field(ge=0)] | None = (
         None  # students' own seed (default: the top-level one)
     )
+
+    @field_validator("model")
+    @classmethod
+    def _model_params(cls, model: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for arch, params in model.items():
+            if arch not in STUDENT_PARAMS:
+                raise ParamsError(
+                    f"params: students.model.{arch}: unknown student arch; "
+                    f"one of {sorted(STUDENT_PARAMS)}"
+                )
+            _validate_at(STUDENT_PARAMS[arch], params, ("students", "model", arch))
+        return model
 
     def model_params(self, arch: str) -> dict[str, Any]:
         """`model.<arch>`: one architecture's constructor params (none given: its defaults)."""
@@ -431,7 +572,63 @@ class Params(Section):
             missing = sorted(set(self.students.kd_modes) - set(self.kd))
             if missing:
                 raise ValueError(f"students.kd_modes lists {missing} with no kd.<mode> section")
+        self._check_batches_fit_the_data()
+        self._check_lengths_fit_the_encoders()
         return self
+
+    @field_validator("losses")
+    @classmethod
+    def _loss_weights(cls, losses: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, weights in losses.items():
+            if name not in FINETUNE_LOSSES:
+                raise ParamsError(
+                    f"params: losses.{name}: not a fine-tuning loss; one of {list(FINETUNE_LOSSES)}"
+                )
+            _validate_at(LOSS_PARAMS[name], weights, ("losses", name))
+        return losses
+
+    @field_validator("kd")
+    @classmethod
+    def _kd_weights(cls, kd: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for mode, weights in kd.items():
+            if mode not in KD_LOSSES:
+                raise ParamsError(f"params: kd.{mode}: unknown KD mode; one of {list(KD_LOSSES)}")
+            _validate_at(LOSS_PARAMS[KD_LOSSES[mode]], weights, ("kd", mode))
+        return kd
+
+    def _check_batches_fit_the_data(self) -> None:
+        """A KD student drops its last partial batch: a batch larger than the train split
+        would train on nothing (DIST needs two rows a batch), so say so before any work."""
+        if not (self.students and self.teacher) or self.teacher.dataset not in self.prepare:
+            return
+        train = self.prepare[self.teacher.dataset].splits.train
+        batch = self.students.train.batch_size
+        distilled = any(mode != "none" for mode in self.students.kd_modes)
+        if distilled and isinstance(train, int) and batch > train:
+            raise ValueError(
+                f"students.train.batch_size {batch} is larger than "
+                f"prepare.{self.teacher.dataset}.splits.train {train}: a distilled student "
+                "drops its last partial batch and would train on nothing"
+            )
+
+    def _check_lengths_fit_the_encoders(self) -> None:
+        """Token lengths within the position limit of the encoders known from params alone
+        (the offline MiniLM and what derives from it: 512); a hub or local encoder's limit is
+        only known from its files, so it is checked when the model loads."""
+        lengths = []
+        if self.teacher:
+            lengths.append((self.teacher.encoder, self.teacher.max_length, "teacher.max_length"))
+        if self.finetune:
+            for name, overrides in self.finetune.models.items():
+                config = self.finetune.train_config(name)
+                where = f"models.{name}" if "max_length" in overrides else "train"
+                lengths.append((name, config.max_length, f"finetune.{where}.max_length"))
+        for encoder, length, key in lengths:
+            if _package_based(self.pretrained, encoder) and length > PACKAGE_POSITIONS:
+                raise ValueError(
+                    f"{key} is {length}, beyond the {PACKAGE_POSITIONS} positions of "
+                    f"encoder {encoder!r} (all-MiniLM-L6-v2)"
+                )
 
     # Typed accessors: what a stage reads, named; a missing entry is a ParamsError.
 
@@ -470,10 +667,6 @@ class Params(Section):
 
     def loss_weights(self, name: str) -> dict[str, Any]:
         return _plain_entry(self, "losses", name)
-
-
-# KD mode of a student -> the loss it trains with (`none` is the plain student).
-KD_LOSSES = {"none": "ce", "kd": "kd", "dist": "dist"}
 
 
 def build_named_loss(name: str, weights: dict[str, Any], group: str, entry: str = "") -> Any:
@@ -541,7 +734,8 @@ def _describe(error: ValidationError, source: str, prefix: str = "") -> str:
         key = ".".join(parts)
         # A whole-file check (no location) would echo the whole params file: name no value.
         got = "" if item["type"] == "missing" or not item["loc"] else f" (got {item['input']!r})"
-        lines.append(f"  {key or '<top level>'}: {item['msg']}{got}")
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {key}: {message}{got}" if key else f"  {message}")
     return "\n".join(lines)
 
 
