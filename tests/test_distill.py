@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,24 @@ def test_predict_cli_on_a_saved_student(cache: dict[str, Path], tmp_path: Path) 
     assert missing.exit_code != 0 and "no model at" in missing.output
     not_a_model = runner.invoke(main, ["predict", "--model", str(tmp_path / "logits"), "x"])
     assert not_a_model.exit_code != 0 and "is not a textdistill model" in not_a_model.output
+
+    # Bad input and broken model files: one line each, never a traceback.
+    (tmp_path / "latin1.txt").write_bytes("goal match\ncaf\xe9 match\n".encode("latin-1"))
+    undecodable = runner.invoke(
+        main,
+        ["predict", "--model", str(tmp_path / "student"), "--file", str(tmp_path / "latin1.txt")],
+    )
+    assert undecodable.exit_code != 0 and "latin1.txt:2: not UTF-8" in undecodable.output
+    assert "Traceback" not in undecodable.output
+
+    empty = runner.invoke(main, ["predict", "--model", str(tmp_path / "student"), "--json", "?!"])
+    assert empty.exit_code == 0 and json.loads(empty.stdout)["empty"] is True
+    assert "empty after the model's cleaning" in empty.stderr
+
+    for broken, damage in (("model.json", b'{"kind": "stud'), ("model.safetensors", b"\x00" * 64)):
+        copy = tmp_path / f"broken-{broken}"
+        shutil.copytree(tmp_path / "student", copy)
+        (copy / broken).write_bytes(damage)
+        done = runner.invoke(main, ["predict", "--model", str(copy), "x"])
+        assert done.exit_code != 0 and "is not a valid textdistill model" in done.output, broken
+        assert done.exception is None or isinstance(done.exception, SystemExit)

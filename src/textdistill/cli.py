@@ -28,7 +28,7 @@ def main() -> None:
 @click.option(
     "--file",
     "file_",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     help="Classify each line of a file ('-': stdin).",
 )
 @click.option(
@@ -41,23 +41,29 @@ def main() -> None:
 @click.argument("texts", nargs=-1)
 def predict(model_dir: Path, file_, as_json: bool, batch_size: int, texts: tuple[str, ...]) -> None:
     """Classify TEXTS, the lines of --file, or the lines of stdin."""
-    from textdistill.predict import Predictor, non_empty_lines
+    from textdistill.predict import Predictor, read_text_lines
 
     inputs = list(texts)
-    if file_ is not None:
-        inputs += list(non_empty_lines(file_))
-    elif not inputs:
-        if sys.stdin.isatty():
-            raise click.UsageError("give a text, --file PATH, or pipe lines to stdin")
-        inputs = list(non_empty_lines(sys.stdin))
-    if not inputs:
-        raise click.UsageError("nothing to classify: no non-empty text given")
+    if file_ is None and not inputs and sys.stdin.isatty():
+        raise click.UsageError("give a text, --file PATH, or pipe lines to stdin")
     try:
+        if file_ is not None:
+            inputs += read_text_lines(file_, getattr(file_, "name", "<file>"))
+        elif not inputs:
+            inputs = read_text_lines(sys.stdin.buffer, "<stdin>")
+        if not inputs:
+            raise click.UsageError("nothing to classify: no non-empty text given")
         predictor = Predictor(model_dir)
         predictions = predictor.predict(inputs, batch_size)
     except TextdistillError as error:
         raise click.ClickException(str(error)) from None
     for prediction in predictions:
+        if prediction.empty:
+            click.echo(
+                f"warning: {prediction.text!r} is empty after the model's cleaning: its label "
+                "says nothing about it",
+                err=True,
+            )
         if as_json:
             click.echo(json.dumps(prediction.__dict__, ensure_ascii=False))
         else:

@@ -2,12 +2,17 @@
 
 Every expected failure (bad raw data, bad params, a missing file) raises a `TextdistillError`.
 Stage scripts wrap their `main()` in `report_errors`, which prints the message without a
-traceback and exits with status 2, so a failed `dvc repro` ends on one readable screen.
+traceback and exits with status 2, so a failed `dvc repro` ends on one readable screen. The
+machine's refusals a user can fix (a read-only directory, a full disk, a missing file, a
+symlink loop) are reported the same way, naming the path. Bugs keep their traceback, and
+`TEXTDISTILL_DEBUG=1` shows the traceback of any error.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -67,6 +72,33 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+DEBUG_ENV = "TEXTDISTILL_DEBUG"  # set to 1: every error with its traceback
+
+# The OS errors a user causes and can fix, and what to do about each.
+OS_ADVICE = {
+    errno.EACCES: "permission denied: make it writable (or readable) for this user",
+    errno.EPERM: "operation not permitted: check the path's owner and permissions",
+    errno.EROFS: "the file system is read-only: write the outputs elsewhere",
+    errno.ENOSPC: "no space left on the device: free some disk space and rerun",
+    errno.EDQUOT: "disk quota exceeded: free some space and rerun",
+    errno.ENOENT: "no such file or directory",
+    errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
+    errno.ENAMETOOLONG: "the file name is too long",
+    errno.EISDIR: "a directory where a file was expected",
+    errno.ENOTDIR: "a file where a directory was expected",
+}
+
+
+def describe_os_error(error: OSError) -> str | None:
+    """One line for an OS error a user can fix (None: not one of those; let it trace)."""
+    advice = OS_ADVICE.get(error.errno or -1)
+    if advice is None:
+        return None
+    paths = [p for p in (error.filename, error.filename2) if p is not None]
+    where = " -> ".join(str(p) for p in paths) or "(path not given by the OS)"
+    return f"{where}: {advice}"
+
+
 def report_errors(main: F) -> F:
     """Decorate a stage's entry point: user errors print cleanly and exit 2, bugs still trace."""
 
@@ -74,8 +106,11 @@ def report_errors(main: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return main(*args, **kwargs)
-        except TextdistillError as error:
-            print(f"error: {error}", file=sys.stderr)
+        except (TextdistillError, OSError) as error:
+            message = describe_os_error(error) if isinstance(error, OSError) else str(error)
+            if message is None or os.environ.get(DEBUG_ENV):
+                raise  # a bug, or the traceback was asked for
+            print(f"error: {message}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
