@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+
 import pytest
 
 from textdistill.errors import DEBUG_ENV, ParamsError, report_errors
