@@ -142,3 +142,21 @@ def test_prepared_schema_catches_duplicates_and_mismatched_names() -> None:
     message = str(error.value)
     assert "prepared split 'train' failed validation" in message
     assert "column 'id'" in message and "label_name matching label" in message
+
+
+def test_a_single_class_train_split_fails_and_a_missing_class_is_named() -> None:
+    from textdistill.data.prepare import PreparedData, class_warnings
+    from textdistill.errors import DataError
+
+    def data(train: list[int], test: list[int]) -> PreparedData:
+        splits = {
+            "train": pd.DataFrame({"label": train}),
+            "val": pd.DataFrame({"label": train}),
+            "test": pd.DataFrame({"label": test}),
+        }
+        return PreparedData(["a", "b", "c"], splits, {}, None)  # type: ignore[arg-type]
+
+    assert class_warnings(data([0, 1, 2], [0, 1, 2])) == []
+    assert class_warnings(data([0, 1, 2], [0, 1])) == ["class 'c' is absent from the test split"]
+    with pytest.raises(DataError, match=r"single class \['b'\]"):
+        class_warnings(data([1, 1], [0, 1]))

@@ -82,6 +82,24 @@ def prepare(raw_dir: Path, config: PrepareConfig) -> PreparedData:
     return PreparedData(classes, splits, counts | dropped, cleaning)
 
 
+def class_warnings(data: PreparedData) -> list[str]:
+    """Classes a split lacks (a warning: its per-class scores are undefined); a training split
+    with a single class is an error, since no classifier can learn from it."""
+    present = {name: set(frame["label"]) for name, frame in data.splits.items()}
+    if len(present["train"]) < 2:
+        only = [data.classes[i] for i in sorted(present["train"])]
+        raise DataError(
+            f"the train split holds a single class {only} of {data.classes}: a classifier needs "
+            "at least two; check the label column and the classes in params"
+        )
+    return [
+        f"class {data.classes[i]!r} is absent from the {name} split"
+        for name, labels in present.items()
+        for i in range(len(data.classes))
+        if i not in labels
+    ]
+
+
 def _finish(frame: pd.DataFrame, classes: list[str], split: str) -> pd.DataFrame:
     frame = frame.sort_values("id", key=_id_order).reset_index(drop=True)
     frame = frame.assign(
