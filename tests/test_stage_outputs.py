@@ -131,3 +131,25 @@ def test_a_second_concurrent_run_of_the_stage_is_refused(in_tmp: Path) -> None:
         write_text(staged["data"] / "train.txt", "first")
         write_json(staged["metrics"], {"version": "first"})
     assert versions(targets) == ("first", "first")
+
+
+def _write_many(root: str, writer: int, rounds: int) -> None:
+    from textdistill.io import atomic_dir
+
+    for round_ in range(rounds):
+        with atomic_dir(Path(root) / "raw") as tmp:
+            (tmp / "writer").write_text(str(writer))
+            (tmp / "round").write_text(f"{writer}-{round_}")
+
+
+def test_two_concurrent_writers_of_one_directory_never_fail_or_mix(in_tmp: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_write_many, args=(str(in_tmp), w, 40)) for w in (1, 2)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(timeout=120)
+    assert [process.exitcode for process in writers] == [0, 0]
+    writer = (in_tmp / "raw" / "writer").read_text()
+    assert (in_tmp / "raw" / "round").read_text().startswith(f"{writer}-")  # one writer's whole
+    assert not [p for p in in_tmp.iterdir() if p.name.startswith(".raw")]

@@ -6,6 +6,8 @@ atomic rename) and only swaps it in once it is complete.
 
 from __future__ import annotations
 
+import errno
+import errno
 import hashlib
 import json
 import os
@@ -46,7 +48,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield an empty temporary directory that replaces `path` whole once the block succeeds.
 
-    The previous directory, if any, is removed only after the new one is complete.
+    The previous directory, if any, is removed only after the new one is complete. Safe when
+    two processes write one target at once (two downloads of one dataset): each succeeds, the
+    last to finish wins, and neither leaves a temporary behind (see `_swap_in`).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -54,16 +58,49 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp.chmod(0o777 & ~_UMASK)
     try:
         yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
+        _swap_in(tmp, target)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Each failed attempt means another writer swapped its target in meanwhile; that it happens
+# this often in a row means something else keeps recreating the target.
+_SWAP_ATTEMPTS = 100
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Rename `new` onto `target`, moving an existing target aside first.
+
+    A directory cannot be renamed onto a non-empty one, so the old target goes into a fresh
+    `mkdtemp` directory (a name no other writer uses) and is deleted after the swap. Another
+    writer may move the target away or swap its own in between our two renames: both are
+    retried, so concurrent writers never fail and the last one to finish wins.
+    """
+    for _ in range(_SWAP_ATTEMPTS):
+        try:
+            os.replace(new, target)  # no target (or an empty directory): done
+            return
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        try:
+            os.replace(target, aside / target.name)
+        except FileNotFoundError:
+            continue  # another writer moved it aside first: try again
+        finally:
+            pass
+        try:
+            os.replace(new, target)
+            return
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+    raise TextdistillError(
+        f"could not replace {target}: another process keeps writing it; stop it and rerun"
+    )
 
 
 def project_root() -> Path:
