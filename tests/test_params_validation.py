@@ -66,6 +66,11 @@ CASES: list[tuple[str, Edit, str]] = [
         lambda p: p["students"]["train"].update(batch_size=5000),
         "prepare.agnews.splits.train",
     ),
+    (
+        "a dataset name with a space",
+        lambda p: p["download"].update({"my data": p["download"]["amazon"]}),
+        "my data",
+    ),
     ("bad shared lr", lambda p: p["finetune"]["train"].update(lr=-1.0), "finetune.train.lr"),
     (
         "bad override",

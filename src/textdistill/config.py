@@ -400,6 +400,7 @@ STUDENT_PARAMS: dict[str, type[Section]] = {
     "bilstm": BiLSTMParams,
 }
 StudentArch = Literal["simple_cnn", "simpler_cnn", "bilstm"]
+STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PACKAGE_POSITIONS = 512  # all-MiniLM-L6-v2's max_position_embeddings
 
 
@@ -552,6 +553,18 @@ class Params(Section):
     students: StudentsConfig | None = None
     # Distillation losses by KD mode: none (plain CE), kd (Hinton), dist (DIST).
     kd: dict[str, dict[str, Any]] = {"none": {}}
+
+    @field_validator("download", "prepare", "pretrained")
+    @classmethod
+    def _names_fit_a_stage_name(cls, entries: dict[str, Any]) -> dict[str, Any]:
+        """Names become stage names and paths (download@<name>, data/raw/<name>)."""
+        for name in entries:
+            if not STAGE_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} cannot name a stage or a directory: use letters, digits, "
+                    "'_', '-' or '.' (no spaces)"
+                )
+        return entries
 
     @model_validator(mode="after")
     def _datasets_match(self) -> Params:

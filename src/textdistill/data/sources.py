@@ -103,7 +103,7 @@ def raw_files(raw_dir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
         if sha256(path) != entry["sha256"]:
             raise DataError(
                 f"{path} changed since it was downloaded (sha256 {sha256(path)[:12]}..., "
-                f"manifest {entry['sha256'][:12]}...); rerun it: dvc repro -f download@<dataset>"
+                f"manifest {entry['sha256'][:12]}...); rerun it: dvc repro -f download@{raw_dir.name}"
             )
         paths[part] = path
     return manifest, paths
@@ -146,7 +146,7 @@ def _from_files(config: DownloadConfig, out_dir: Path) -> Fetched:
         source = resolve_in_project(name)
         if not source.is_file():
             raise DataError(
-                f"raw file not found: {source} (download.<dataset>.files.{part}: {name!r}; "
+                f"raw file not found: {source} (download.{out_dir.name}.files.{part}: {name!r}; "
                 "a relative path is read from the project root)"
             )
         fetched[part] = (source, name)
