@@ -19,9 +19,9 @@ def sigmoid(x: float) -> float:
 
 
 def test_registry_names_and_errors() -> None:
-    assert set(LOSSES) == {"ce", "focal", "kd", "dist"}
-    with pytest.raises(ValueError, match="unknown loss 'mse'"):
-        build_loss("mse")
+    assert set(LOSSES) == {"ce", "focal", "kd", "dist", "mse"}
+    with pytest.raises(ValueError, match="unknown loss 'l2'"):
+        build_loss("l2")
     with pytest.raises(ValueError, match=r"has no parameter\(s\) \['temp'\]"):
         build_loss("kd", temp=2.0)
     with pytest.raises(ValueError, match="alpha must be in"):
@@ -85,7 +85,7 @@ def test_kd_hand_value_and_temperature_scaling() -> None:
 
 
 def test_kd_losses_need_teacher_logits() -> None:
-    for name in ("kd", "dist"):
+    for name in ("kd", "dist", "mse"):
         with pytest.raises(ValueError, match="pass teacher_logits"):
             build_loss(name)(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
 
@@ -142,3 +142,92 @@ def test_losses_accept_bf16_inputs() -> None:
     assert loss.dtype == torch.float32
     loss.backward()
     assert logits.grad is not None
+
+
+# --- logit MSE (Tang et al. 2019) and unlabelled transfer-set rows (label -1) ---------------
+
+
+def test_mse_hand_value() -> None:
+    student = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    teacher = torch.tensor([[3.0, -1.0], [0.5, 2.0]])
+    labels = torch.tensor([0, 1])
+    # squared errors: (1-3)^2=4, (0+1)^2=1, (0-0.5)^2=0.25, (2-2)^2=0 -> mean 5.25/4
+    mse = 5.25 / 4
+    ce = (-math.log(math.e / (math.e + 1)) - math.log(math.exp(2) / (math.exp(2) + 1))) / 2
+    loss = build_loss("mse", alpha=0.3)
+    assert loss(student, labels, teacher).item() == pytest.approx(0.3 * ce + 0.7 * mse, rel=1e-6)
+    assert loss.last_components["mse"] == pytest.approx(mse, rel=1e-6)
+    assert loss.last_components["ce"] == pytest.approx(ce, rel=1e-6)
+    # alpha = 0: pure logit matching; alpha = 1: pure CE.
+    assert build_loss("mse", alpha=0.0)(student, labels, teacher).item() == pytest.approx(mse)
+    assert build_loss("mse", alpha=1.0)(student, labels, teacher).item() == pytest.approx(ce)
+
+
+def test_mse_ce_uses_labelled_rows_only() -> None:
+    student = torch.tensor([[1.0, 0.0], [0.0, 2.0], [5.0, -5.0]])
+    teacher = torch.tensor([[3.0, -1.0], [0.5, 2.0], [5.0, -4.0]])
+    labels = torch.tensor([0, -1, 1])  # the middle row has no gold label
+    ce = (-math.log(math.e / (math.e + 1)) + F.cross_entropy(student[2:], labels[2:]).item()) / 2
+    mse = (4 + 1 + 0.25 + 0 + 0 + 1) / 6
+    loss = build_loss("mse", alpha=0.4)
+    assert loss(student, labels, teacher).item() == pytest.approx(0.4 * ce + 0.6 * mse, rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:DIST with 2 classes")
+@pytest.mark.parametrize("name", ["kd", "dist", "mse"])
+def test_distillation_ce_skips_unlabelled_rows(name: str) -> None:
+    generator = torch.Generator().manual_seed(1)
+    student = torch.randn(6, 3, generator=generator, requires_grad=True)
+    teacher = torch.randn(6, 3, generator=generator)
+    labels = torch.tensor([0, -1, 2, -1, 1, 1])
+    labelled = labels >= 0
+    loss = build_loss(name)
+    value = loss(student, labels, teacher)
+    expected_ce = F.cross_entropy(student[labelled], labels[labelled]).item()
+    assert loss.last_components["ce"] == pytest.approx(expected_ce, rel=1e-6)
+    # Giving the -1 rows a label changes the loss: they really were left out of CE.
+    relabelled = build_loss(name)(student, torch.tensor([0, 1, 2, 0, 1, 1]), teacher)
+    assert relabelled.item() != pytest.approx(value.item())
+    # Every row unlabelled: CE is 0 and only the teacher term remains.
+    none = build_loss(name)
+    total = none(student, torch.full((6,), -1), teacher)
+    assert none.last_components["ce"] == 0.0
+    assert torch.isfinite(total)
+    total.backward()
+    assert student.grad is not None and torch.isfinite(student.grad).all()
+
+
+@pytest.mark.filterwarnings("ignore:DIST with 2 classes")
+@pytest.mark.parametrize("name", ["kd", "dist"])
+def test_kd_and_dist_unchanged_when_every_row_is_labelled(name: str) -> None:
+    generator = torch.Generator().manual_seed(2)
+    student, teacher = (
+        torch.randn(16, 4, generator=generator),
+        torch.randn(16, 4, generator=generator),
+    )
+    labels = torch.randint(0, 4, (16,), generator=generator)
+    loss = build_loss(name)
+    value = loss(student, labels, teacher)
+    # Bit for bit the plain batch-mean CE of before.
+    assert loss.last_components["ce"] == F.cross_entropy(student, labels).item()
+    parts = loss.last_components
+    if name == "kd":
+        expected = 0.5 * parts["ce"] + 0.5 * parts["kd"]
+    else:
+        expected = parts["ce"] + 2 * parts["inter"] + 2 * parts["intra"]
+    assert value.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_unlabelled_rows_only_for_distillation_losses() -> None:
+    logits, labels = torch.randn(3, 2), torch.tensor([0, -1, 1])
+    for name in ("ce", "focal"):
+        with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)$"):
+            build_loss(name)(logits, labels)
+    with pytest.raises(ValueError, match=r"or -1 \(unlabelled\)"):
+        build_loss("mse")(logits, torch.tensor([0, -2, 1]), torch.randn(3, 2))
+
+
+def test_mse_rejects_bad_alpha() -> None:
+    for alpha in (-0.1, 1.5, True, float("nan")):
+        with pytest.raises(ValueError, match="alpha must be"):
+            build_loss("mse", alpha=alpha)

@@ -4,6 +4,9 @@ Every loss is called as `loss(logits, labels, teacher_logits=None)` and returns 
 mean. Distillation losses set `needs_teacher` and read cached teacher logits: the teacher is
 never run during student training, and its logits are detached (no gradient reaches it).
 `last_components` keeps the parts of the last call (e.g. `ce` and `kd`) for logging.
+Distillation losses accept the label `UNLABELLED` (-1) for rows of a transfer set without a
+gold label: their hard-label CE averages over the labelled rows only (0 when there are none),
+their teacher term covers every row.
 Inputs are upcast to float32 and autocast is switched off inside, so bf16 autocast is safe.
 """
 
@@ -22,6 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 LOSSES: dict[str, type[Loss]] = {}
+
+# Label of a transfer-set row without a gold label (distillation losses only).
+UNLABELLED = -1
 
 # The official DIST code adds this to the product of norms (not torch's per-norm clamp).
 DIST_EPS = 1e-8
@@ -73,6 +79,17 @@ def _positive(name: str, value: Any) -> float:
     return _param(name, value, lambda v: 0.0 < v < math.inf, "> 0 and finite")
 
 
+def labelled_ce(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross-entropy over the rows whose label is not `UNLABELLED`; 0 if there are none.
+
+    With every row labelled it equals `F.cross_entropy(logits, labels)`. Unlabelled rows get no
+    gradient from it. No host sync: the count is clamped instead of tested.
+    """
+    labelled = labels != UNLABELLED
+    total = F.cross_entropy(logits, labels, ignore_index=UNLABELLED, reduction="sum")
+    return total / labelled.sum().clamp(min=1).to(total.dtype)
+
+
 def _no_autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
     """Switch autocast off so the loss really runs in float32 (softmax/log of bf16 is coarse)."""
     if torch.amp.is_autocast_available(device.type):
@@ -88,6 +105,8 @@ class Loss(nn.Module):
     """
 
     needs_teacher: ClassVar[bool] = False
+    # Whether rows labelled `UNLABELLED` (-1) are allowed (their CE term skips them).
+    accepts_unlabelled: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -126,8 +145,10 @@ class Loss(nn.Module):
         if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
             raise ValueError(f"{name}: labels must be integer class indices, got {labels.dtype}")
         # Checked here: out-of-range labels are a device-side assert on CUDA, not an error.
-        if bool(((labels < 0) | (labels >= logits.shape[1])).any()):
-            raise ValueError(f"{name}: labels must be in [0, {logits.shape[1]})")
+        low = UNLABELLED if self.accepts_unlabelled else 0
+        if bool(((labels < low) | (labels >= logits.shape[1])).any()):
+            unlabelled = f" or {UNLABELLED} (unlabelled)" if self.accepts_unlabelled else ""
+            raise ValueError(f"{name}: labels must be in [0, {logits.shape[1]}){unlabelled}")
         if not self.needs_teacher:
             return
         if teacher_logits is None:
@@ -231,10 +252,12 @@ class HintonKD(Loss):
 
     KL summed over classes and averaged over the batch (`batchmean`, the true KL; `mean`
     would divide by K too). The soft-target gradients scale as 1/T^2, so T^2 keeps the two
-    terms' balance independent of T. `last_components["kd"]` is T^2 KL.
+    terms' balance independent of T. `last_components["kd"]` is T^2 KL. CE averages over the
+    labelled rows only (label -1 marks an unlabelled row; CE is 0 if none is labelled).
     """
 
     needs_teacher = True
+    accepts_unlabelled = True
 
     def __init__(self, alpha: float = 0.5, temperature: float = 4.0) -> None:
         super().__init__()
@@ -246,11 +269,41 @@ class HintonKD(Loss):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         assert teacher is not None  # checked in forward
         t = self.temperature
-        ce = F.cross_entropy(logits, labels)
+        ce = labelled_ce(logits, labels)
         log_s = F.log_softmax(logits / t, dim=1)
         log_t = F.log_softmax(teacher / t, dim=1)
         kd = t * t * F.kl_div(log_s, log_t, reduction="batchmean", log_target=True)
         return (1 - self.alpha) * ce + self.alpha * kd, {"ce": ce, "kd": kd}
+
+
+@register("mse")
+class LogitMSE(Loss):
+    """Logit matching (Tang et al. 2019, "Distilling Task-Specific Knowledge from BERT into
+    Simple Neural Networks"): the student regresses the teacher's logits,
+
+        L = alpha CE(z_s, y) + (1 - alpha) mean_{i,c} (z_s[i, c] - z_t[i, c])^2,
+
+    CE over the labelled rows only (label -1 marks a transfer-set row without a gold label;
+    CE is 0 when no row is labelled), the squared error over every row and class (the paper's
+    squared L2 distance per example, divided by the number of classes K). Note: here alpha
+    weighs the hard-label term, as in the paper; in `kd` it weighs the teacher term.
+    `last_components`: `ce` and `mse`.
+    """
+
+    needs_teacher = True
+    accepts_unlabelled = True
+
+    def __init__(self, alpha: float = 0.5) -> None:
+        super().__init__()
+        self.alpha = _unit("alpha", alpha)
+
+    def compute(
+        self, logits: Tensor, labels: Tensor, teacher: Tensor | None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        assert teacher is not None  # checked in forward
+        ce = labelled_ce(logits, labels)
+        mse = F.mse_loss(logits, teacher)
+        return self.alpha * ce + (1 - self.alpha) * mse, {"ce": ce, "mse": mse}
 
 
 def pearson_rows(a: Tensor, b: Tensor, eps: float = DIST_EPS) -> Tensor:
@@ -276,9 +329,12 @@ class DISTLoss(Loss):
     row correlation is just sign((p_s - 1/2)(p_t - 1/2)): inter is 0 or 2, with no gradient;
     only intra transfers anything (a warning says so). One example per batch: a class column
     has one entry, whose correlation is undefined (ValueError; drop the last partial batch).
+    CE averages over the labelled rows only (label -1 marks an unlabelled row; CE is 0 if none
+    is labelled); inter and intra use every row.
     """
 
     needs_teacher = True
+    accepts_unlabelled = True
 
     def __init__(
         self, beta: float = 2.0, gamma: float = 2.0, tau: float = 1.0, ce_weight: float = 1.0
@@ -300,7 +356,7 @@ class DISTLoss(Loss):
         tau2 = self.tau**2
         inter = tau2 * (1 - pearson_rows(y_s, y_t).mean())
         intra = tau2 * (1 - pearson_rows(y_s.T, y_t.T).mean())
-        ce = F.cross_entropy(logits, labels)
+        ce = labelled_ce(logits, labels)
         loss = self.ce_weight * ce + self.beta * inter + self.gamma * intra
         return loss, {"ce": ce, "inter": inter, "intra": intra}
 

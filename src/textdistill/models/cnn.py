@@ -15,6 +15,12 @@ positions after the embedding and after every conv and exclude them from the max
 so a padded text gives exactly the logits of the unpadded text: padding content and padding
 length both drop out. The BiLSTM packs the sequences with lengths from the mask (right padding
 required). ``mask_padding=False`` reproduces the source. A row with no real token pools to 0.
+
+Embedding init (every student): ``embedding_init="random"`` (default, the source) or
+``"teacher_pca"``: the caller loads the teacher encoder's word embeddings PCA-projected to
+``embed_dim`` with ``load_embedding(matrix)`` (see ``models.embeddings``; until then the
+embedding is random and ``needs_embedding`` is True). ``freeze_embedding=True`` keeps the
+embedding fixed during training (no gradient), whichever the init.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from textdistill.errors import ParamsError
 VOCAB_SIZE = 30522  # bert-base-uncased WordPiece vocabulary
 EMBED_DIM = 128
 LSTM_POOLINGS = ("max", "mean", "last")
+EMBEDDING_INITS = ("random", "teacher_pca")
+EmbeddingInit = Literal["random", "teacher_pca"]
 
 
 class StudentParamsError(ParamsError, ValueError):
@@ -73,7 +81,73 @@ def masked_max_pool(x: Tensor, mask: Tensor | None) -> Tensor:
     return pooled.masked_fill(~valid.any(dim=-1), 0.0)
 
 
-class _ConvStudent(nn.Module):
+class EmbeddingStudent(nn.Module):
+    """A student whose first layer is ``self.embedding`` (padding_idx 0), with an init option.
+
+    ``embedding_init``: "random" (nn.Embedding's N(0, 1), padding row 0) or "teacher_pca" (the
+    caller then loads a matrix with ``load_embedding``). ``freeze_embedding``: no gradient to
+    the embedding, so an optimizer step leaves it unchanged.
+    """
+
+    embedding: nn.Embedding
+
+    def _set_embedding_options(self, embedding_init: str, freeze_embedding: bool) -> None:
+        if embedding_init not in EMBEDDING_INITS:
+            raise ValueError(
+                f"embedding_init must be one of {', '.join(EMBEDDING_INITS)}; "
+                f"got {embedding_init!r}"
+            )
+        if not isinstance(freeze_embedding, bool):
+            raise ValueError(f"freeze_embedding must be true or false, got {freeze_embedding!r}")
+        self.embedding_init = embedding_init
+        self.freeze_embedding = freeze_embedding
+        self.embedding.weight.requires_grad_(not freeze_embedding)
+        self._embedding_loaded = False
+
+    @property
+    def needs_embedding(self) -> bool:
+        """Whether ``embedding_init`` is "teacher_pca" and no matrix was loaded yet."""
+        return self.embedding_init == "teacher_pca" and not self._embedding_loaded
+
+    def load_embedding(self, matrix: Tensor, freeze: bool | None = None) -> None:
+        """Copy ``matrix`` (vocab_size, embed_dim) into the embedding; its padding row is zeroed.
+
+        ``freeze``: keep the embedding fixed in training (default: ``freeze_embedding``).
+        A matrix of another vocabulary size or width is a ``StudentParamsError`` (ValueError).
+        """
+        weight = self.embedding.weight
+        if not isinstance(matrix, Tensor) or matrix.dim() != 2:
+            raise StudentParamsError(
+                f"embedding matrix must be a 2-d tensor, got {type(matrix).__name__}"
+                + (f" of shape {tuple(matrix.shape)}" if isinstance(matrix, Tensor) else "")
+            )
+        vocab, width = weight.shape
+        if matrix.shape[0] != vocab:
+            raise StudentParamsError(
+                f"embedding vocabulary mismatch: the matrix has {matrix.shape[0]} rows, the "
+                f"student's vocabulary has {vocab} ids (vocab_size); they must be the "
+                "same tokenizer's"
+            )
+        if matrix.shape[1] != width:
+            raise StudentParamsError(
+                f"embedding width mismatch: the matrix has {matrix.shape[1]} columns, the "
+                f"student's embed_dim is {width}"
+            )
+        if not matrix.is_floating_point() or not bool(torch.isfinite(matrix).all()):
+            raise StudentParamsError("embedding matrix must be finite floating-point values")
+        freeze = self.freeze_embedding if freeze is None else freeze
+        if not isinstance(freeze, bool):
+            raise StudentParamsError(f"freeze must be true or false, got {freeze!r}")
+        with torch.no_grad():
+            weight.copy_(matrix.to(device=weight.device, dtype=weight.dtype))
+            if self.embedding.padding_idx is not None:
+                weight[self.embedding.padding_idx].zero_()
+        weight.requires_grad_(not freeze)
+        self.freeze_embedding = freeze
+        self._embedding_loaded = True
+
+
+class _ConvStudent(EmbeddingStudent):
     """Embedding -> [Conv1d(k=3, p=1) -> ReLU] x n -> global max-pool -> Linear."""
 
     def __init__(
@@ -83,6 +157,8 @@ class _ConvStudent(nn.Module):
         vocab_size: int = VOCAB_SIZE,
         embed_dim: int = EMBED_DIM,
         mask_padding: bool = True,
+        embedding_init: EmbeddingInit = "random",
+        freeze_embedding: bool = False,
     ) -> None:
         super().__init__()
         num_classes = _num_classes(num_classes)
@@ -94,6 +170,7 @@ class _ConvStudent(nn.Module):
         self.num_classes = num_classes
         self.mask_padding = mask_padding
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self._set_embedding_options(embedding_init, freeze_embedding)
         ins = (embed_dim, *channels[:-1])
         self.convs = nn.ModuleList(
             nn.Conv1d(i, o, kernel_size=3, padding=1) for i, o in zip(ins, channels, strict=True)
@@ -127,8 +204,18 @@ class SimpleCNN(_ConvStudent):
         embed_dim: int = EMBED_DIM,
         channels: Sequence[int] = (128, 256, 512, 1024),
         mask_padding: bool = True,
+        embedding_init: EmbeddingInit = "random",
+        freeze_embedding: bool = False,
     ) -> None:
-        super().__init__(num_classes, channels, vocab_size, embed_dim, mask_padding)
+        super().__init__(
+            num_classes,
+            channels,
+            vocab_size,
+            embed_dim,
+            mask_padding,
+            embedding_init,
+            freeze_embedding,
+        )
 
 
 class SimplerCNN(_ConvStudent):
@@ -141,11 +228,21 @@ class SimplerCNN(_ConvStudent):
         embed_dim: int = EMBED_DIM,
         channels: Sequence[int] = (128,),
         mask_padding: bool = True,
+        embedding_init: EmbeddingInit = "random",
+        freeze_embedding: bool = False,
     ) -> None:
-        super().__init__(num_classes, channels, vocab_size, embed_dim, mask_padding)
+        super().__init__(
+            num_classes,
+            channels,
+            vocab_size,
+            embed_dim,
+            mask_padding,
+            embedding_init,
+            freeze_embedding,
+        )
 
 
-class BiLSTMClassifier(nn.Module):
+class BiLSTMClassifier(EmbeddingStudent):
     """Embedding -> BiLSTM (packed by the mask's lengths) -> time pooling -> Linear(2h -> C).
 
     ``pooling``: "max" (default, like the CNN students' global max-pool), "mean" over real
@@ -161,6 +258,8 @@ class BiLSTMClassifier(nn.Module):
         num_layers: int = 1,
         pooling: Literal["max", "mean", "last"] = "max",
         mask_padding: bool = True,
+        embedding_init: EmbeddingInit = "random",
+        freeze_embedding: bool = False,
     ) -> None:
         super().__init__()
         num_classes = _num_classes(num_classes)
@@ -174,6 +273,7 @@ class BiLSTMClassifier(nn.Module):
             _positive_int("embed_dim", embed_dim),
             padding_idx=0,
         )
+        self._set_embedding_options(embedding_init, freeze_embedding)
         self.lstm = nn.LSTM(
             embed_dim,
             _positive_int("hidden_size", hidden_size),

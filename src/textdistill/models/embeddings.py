@@ -1,0 +1,114 @@
+"""Student word embeddings initialised from a teacher encoder's, by PCA.
+
+A student (``models.cnn``) with ``embedding_init: teacher_pca`` starts from the encoder's input
+word embeddings (WordPiece id -> vector, e.g. 30522 x 384 for all-MiniLM-L6-v2) projected onto
+their top principal components, one per student embedding dimension. The student's vocabulary
+must be the encoder's (same ids); its padding row (id 0) stays zero.
+
+    matrix = teacher_embedding(Path("models/pretrained/bert"), student.embedding.embedding_dim)
+    student.load_embedding(matrix)            # or: init_student_embedding(student, encoder_dir)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from transformers import AutoModel
+
+from textdistill.models.cnn import EmbeddingStudent
+from textdistill.models.pretrained import CONFIG, EncoderError
+
+PADDING_ID = 0  # the students' padding_idx, and [PAD] in the BERT WordPiece vocabulary
+# The scale a PCA projection is brought to: the std of nn.Embedding's default N(0, 1) init.
+TARGET_STD = 1.0
+
+
+def pca_project(weights: Tensor, dim: int) -> Tensor:
+    """The rows of ``weights`` (n, d) in the basis of their top ``dim`` principal components.
+
+    Centre the columns, take the SVD ``X = U S V^T`` (in float64) and keep
+    ``Y = X V[:, :dim] = U[:, :dim] S[:dim]``, the components by decreasing variance. Each
+    component's sign is fixed so that its largest loading is positive (SVD signs are
+    arbitrary; this makes the result reproducible).
+
+    Scale: ``Y`` is multiplied by one factor so that its overall std (the root mean square of
+    all n x dim entries; every column has mean 0) is ``TARGET_STD`` = 1, the std of a default
+    ``nn.Embedding`` init (N(0, 1)), which the students' convolutions and learning rate were
+    set for. A single factor keeps the components' relative variances, so cosines, distance
+    ratios and nearest neighbours are those of the unscaled projection (whitening each
+    component to std 1 would blow up the low-variance, mostly noise, directions).
+
+    Returns a float32 (n, dim) tensor. ``dim`` must be in [1, min(n, d)]; a matrix with no
+    variance (all rows equal) is a ValueError.
+    """
+    if weights.dim() != 2 or not weights.is_floating_point():
+        raise ValueError(
+            f"weights must be a float (rows, features) matrix, got {tuple(weights.shape)} "
+            f"{weights.dtype}"
+        )
+    rows, features = weights.shape
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= min(rows, features):
+        raise ValueError(
+            f"dim must be an integer in [1, {min(rows, features)}] for a {rows} x {features} "
+            f"matrix, got {dim!r}"
+        )
+    x = weights.detach().to(device="cpu", dtype=torch.float64)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("weights contain NaN or infinite values")
+    x = x - x.mean(dim=0, keepdim=True)
+    u, s, vh = torch.linalg.svd(x, full_matrices=False)
+    components = vh[:dim]  # (dim, d), rows are unit principal directions
+    largest = components.abs().argmax(dim=1, keepdim=True)
+    signs = torch.sign(components.gather(1, largest))
+    projected = (u[:, :dim] * s[:dim]) * signs.T  # == x @ (signs * components).T
+    rms = projected.pow(2).mean().sqrt()
+    if not bool(rms > 1e-12 * max(1.0, float(x.abs().max()))):
+        raise ValueError("weights have no variance to project: every row is the same")
+    return (projected * (TARGET_STD / rms)).float()
+
+
+def teacher_embedding(encoder_dir: Path, dim: int) -> Tensor:
+    """The encoder's input word embeddings (vocab, hidden) PCA-projected to (vocab, ``dim``).
+
+    Reads ``AutoModel.from_pretrained(encoder_dir, use_safetensors=True)`` (no remote code).
+    The padding row (id 0, [PAD]) is left out of the PCA fit, which sees only real tokens,
+    and is zero in the result, as in a student's ``Embedding(padding_idx=0)``. An encoder whose
+    padding id is not 0 has another vocabulary than the students' and is refused.
+    """
+    encoder_dir = Path(encoder_dir)
+    if not (encoder_dir / CONFIG).is_file():
+        raise EncoderError(
+            f"{encoder_dir}: no encoder here (no {CONFIG}); run the pretrained stage first"
+        )
+    try:
+        model = AutoModel.from_pretrained(encoder_dir, use_safetensors=True)
+    except (OSError, ValueError) as error:
+        raise EncoderError(f"{encoder_dir}: cannot load the encoder: {error}") from error
+    pad = getattr(model.config, "pad_token_id", None)
+    if pad not in (None, PADDING_ID):
+        raise EncoderError(
+            f"{encoder_dir}: the encoder pads with id {pad}, the students with id {PADDING_ID}: "
+            "their vocabularies differ"
+        )
+    embeddings = model.get_input_embeddings()
+    if not isinstance(embeddings, nn.Embedding):
+        raise EncoderError(f"{encoder_dir}: input embeddings are not an nn.Embedding")
+    weight = embeddings.weight.detach()
+    out = torch.zeros(weight.shape[0], dim, dtype=torch.float32)
+    out[PADDING_ID + 1 :] = pca_project(weight[PADDING_ID + 1 :], dim)
+    return out
+
+
+def init_student_embedding(model: nn.Module, encoder_dir: Path) -> bool:
+    """Apply a student's ``embedding_init``: for ``teacher_pca`` load the encoder's projected
+    embeddings (at the student's width, frozen if ``freeze_embedding``); for ``random`` do
+    nothing. Returns whether the embedding was loaded.
+    """
+    if not isinstance(model, EmbeddingStudent):
+        raise TypeError(f"{type(model).__name__} is not a student with an embedding_init")
+    if model.embedding_init != "teacher_pca":
+        return False
+    model.load_embedding(teacher_embedding(encoder_dir, model.embedding.embedding_dim))
+    return True
