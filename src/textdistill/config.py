@@ -3,6 +3,13 @@
 An unknown key, a wrong type or a bad value fails at load time with the dotted key's name, so
 a typo in `dvc exp run -S ...` is caught before any stage does work. Each stage reads only its
 own section; dvc.yaml lists exactly those keys as the stage's params.
+
+Every key is typed, the loss, KD, VDCNN and student params too (mirrors of their constructors,
+kept torch-free), numbers are finite, and what params alone can tell is cross-checked: names
+that refer to other sections, a cleaning replacement against its pattern, token lengths
+against the offline encoder's 512 positions, derived layers against their base, a distilled
+student's batch against its training split. A hub or local encoder's limits are in its files,
+so they are checked when a stage loads it. All problems are listed at once.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from textdistill.errors import ParamsError
 
@@ -244,16 +253,21 @@ class CleanConfig(Section):
             raise ValueError(f"not a valid regular expression: {error}") from error
         return pattern
 
-    @model_validator(mode="after")
-    def _replacement_fits_pattern(self) -> CleanConfig:
+    @field_validator("replacement")
+    @classmethod
+    def _fits_pattern(cls, replacement: str, info: ValidationInfo) -> str:
+        """`\\1` with a pattern that has no group fails in `re.sub` at prepare time: fail here."""
+        pattern = info.data.get("pattern")
+        if pattern is None:  # the pattern's own error is reported
+            return replacement
         try:  # `sub` compiles the template even when nothing matches
-            re.compile(self.pattern).sub(self.replacement, "")
+            re.compile(pattern).sub(replacement, "")
         except (re.error, IndexError) as error:
             raise ValueError(
-                f"replacement {self.replacement!r} is not valid for pattern {self.pattern!r}: "
-                f"{error} (a group it names must exist in the pattern; write \\\\ for a backslash)"
+                f"not a valid replacement for pattern {pattern!r}: {error} (a group it refers "
+                "to must exist in the pattern; write \\\\ for a backslash)"
             ) from None
-        return self
+        return replacement
 
 
 class SplitConfig(Section):
@@ -325,13 +339,15 @@ class EncoderSpec(Section):
 
 
 # --- constructor params of losses and models, checked at load ------------------------------
-# Mirrors of the constructors' keyword arguments (textdistill.losses, models.vdcnn, models.cnn),
-# so a typo or a bad value fails at load without importing torch; tests/test_config.py checks
-# that each mirror has exactly its constructor's parameters, so the two cannot drift apart.
+# Mirrors of the constructors' keyword arguments (textdistill.losses, models.vdcnn, models.cnn):
+# a typo or a bad value fails at load, without importing torch. tests/test_params_validation.py
+# checks each mirror against its constructor (names, defaults, choices, and which values both
+# accept), so the two cannot drift apart.
 
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 Positive = Annotated[float, Field(gt=0.0)]
+Channels = Annotated[list[PositiveInt], Field(min_length=1)]
 
 
 class CEParams(Section):
@@ -349,6 +365,10 @@ class KDParams(Section):
     temperature: Positive = 4.0
 
 
+class MSEParams(Section):
+    alpha: Unit = 0.5
+
+
 class DISTParams(Section):
     beta: NonNegative = 2.0
     gamma: NonNegative = 2.0
@@ -356,15 +376,18 @@ class DISTParams(Section):
     ce_weight: NonNegative = 1.0
 
 
+# Every registered loss (textdistill.losses.LOSSES) -> its constructor's params.
 LOSS_PARAMS: dict[str, type[Section]] = {
     "ce": CEParams,
     "focal": FocalParams,
     "kd": KDParams,
+    "mse": MSEParams,
     "dist": DISTParams,
 }
-FINETUNE_LOSSES = ("ce", "focal")  # kd and dist need a teacher's logits
+FINETUNE_LOSSES = ("ce", "focal")  # the losses that need no teacher's logits
 # KD mode of a student -> the loss it trains with (`none` is the plain student).
 KD_LOSSES = {"none": "ce", "kd": "kd", "dist": "dist"}
+KDMode = Literal["none", "kd", "dist"]
 
 
 class VDCNNParams(Section):
@@ -378,54 +401,114 @@ class VDCNNParams(Section):
     mask_padding: bool = True
 
 
-class CNNParams(Section):
+class StudentParams(Section):
+    """What every student's constructor takes besides the classes (models.cnn)."""
+
     vocab_size: PositiveInt = 30522
     embed_dim: PositiveInt = 128
-    channels: Annotated[list[PositiveInt], Field(min_length=1)] | None = None
     mask_padding: bool = True
+    embedding_init: Literal["random", "teacher_pca"] = "random"
+    freeze_embedding: bool = False
 
 
-class BiLSTMParams(Section):
-    vocab_size: PositiveInt = 30522
-    embed_dim: PositiveInt = 128
+class SimpleCNNParams(StudentParams):
+    channels: Channels = [128, 256, 512, 1024]
+
+
+class SimplerCNNParams(StudentParams):
+    channels: Channels = [128]
+
+
+class BiLSTMParams(StudentParams):
     hidden_size: PositiveInt = 128
     num_layers: PositiveInt = 1
     pooling: Literal["max", "mean", "last"] = "max"
-    mask_padding: bool = True
 
 
-STUDENT_PARAMS: dict[str, type[Section]] = {
-    "simple_cnn": CNNParams,
-    "simpler_cnn": CNNParams,
-    "bilstm": BiLSTMParams,
-}
 StudentArch = Literal["simple_cnn", "simpler_cnn", "bilstm"]
 STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-PACKAGE_POSITIONS = 512  # all-MiniLM-L6-v2's max_position_embeddings
+# Every student architecture (textdistill.models.cnn.STUDENTS) -> its constructor's params.
+STUDENT_PARAMS: dict[str, type[Section]] = {
+    "simple_cnn": SimpleCNNParams,
+    "simpler_cnn": SimplerCNNParams,
+    "bilstm": BiLSTMParams,
+}
+# What the offline package's encoder (all-MiniLM-L6-v2) has; an encoder derived from it
+# inherits the positions. Hub and local encoders are only known from their files.
+PACKAGE_POSITIONS = 512
+PACKAGE_LAYERS = 6
 
 
-def _validate_at(model: type[Section], values: Any, where: tuple[str, ...]) -> None:
-    """Validate `values` with `model`, naming each bad key in full (`kd.dist.tou`).
+# --- located errors: every problem at once, each under its dotted key -----------------------
 
-    Raises ParamsError, which pydantic does not wrap, so the dotted key stays whole.
-    """
+Loc = tuple[str | int, ...]
+
+
+def _problem(loc: Loc, message: str, value: Any) -> InitErrorDetails:
+    """One error at `loc`, relative to the model being validated (pydantic adds its prefix)."""
+    return InitErrorDetails(type=PydanticCustomError("params", message), loc=loc, input=value)
+
+
+def _nested(model: type[Section], values: Any, loc: Loc = ()) -> list[InitErrorDetails]:
+    """`values` validated by `model`, its errors located under `loc` (`dist.tou`)."""
     try:
         model.model_validate(values)
     except ValidationError as error:
-        raise ParamsError(_describe(error, "params", prefix=".".join(where))) from None
+        return [
+            _problem((*loc, *item["loc"]), item["msg"], item["input"]) for item in error.errors()
+        ]
+    return []
 
 
-def _package_based(pretrained: dict[str, EncoderSpec], name: str) -> bool:
-    """Whether an encoder is the offline package's, or derived from it."""
-    seen = set()
-    while name in pretrained and name not in seen:
-        seen.add(name)
-        spec = pretrained[name]
-        if spec.source == "package":
+def _named(
+    entries: dict[str, Any], models: dict[str, type[Section]], what: str
+) -> list[InitErrorDetails]:
+    """Each entry validated by its name's model; an unknown name is itself an error."""
+    errors: list[InitErrorDetails] = []
+    for name, values in entries.items():
+        if name in models:
+            errors += _nested(models[name], values, (name,))
+        else:
+            errors.append(_problem((name,), f"not {what}; one of {sorted(models)}", name))
+    return errors
+
+
+def _raise_all(errors: list[InitErrorDetails]) -> None:
+    """Raise every error at once; pydantic prefixes them with the field or section at hand
+    (a ValidationError raised in a validator keeps its locations, unlike a ValueError)."""
+    if errors:
+        raise ValidationError.from_exception_data("params", errors)
+
+
+def _positions(pretrained: dict[str, EncoderSpec], name: str) -> int | None:
+    """An encoder's position limit if params alone tell it: the offline package's, inherited
+    by what derives from it. None for hub and local encoders (only their files know)."""
+    seen: set[str] = set()
+    spec = pretrained.get(name)
+    while spec is not None and spec.source == "derive" and spec.base not in seen:
+        seen.add(spec.base or "")
+        spec = pretrained.get(spec.base or "")
+    return PACKAGE_POSITIONS if spec is not None and spec.source == "package" else None
+
+
+def _layer_count(pretrained: dict[str, EncoderSpec], name: str) -> int | None:
+    """How many transformer layers an encoder has, if params alone tell it."""
+    spec = pretrained.get(name)
+    if spec is not None and spec.source == "package":
+        return PACKAGE_LAYERS
+    if spec is not None and spec.source == "derive" and spec.layers is not None:
+        return len(spec.layers)
+    return None
+
+
+def _derives_from_itself(pretrained: dict[str, EncoderSpec], name: str) -> bool:
+    seen = {name}
+    spec = pretrained[name]
+    while spec.source == "derive" and spec.base in pretrained:
+        if spec.base in seen:
             return True
-        if spec.source != "derive" or spec.base is None:
-            return False
-        name = spec.base
+        seen.add(spec.base or "")
+        spec = pretrained[spec.base or ""]
     return False
 
 
@@ -449,17 +532,38 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
 
 
+def _train_errors(
+    defaults: dict[str, Any], overrides: dict[str, Any], key: Loc, defaults_key: Loc
+) -> list[InitErrorDetails]:
+    """Errors of `defaults | overrides` as a TrainConfig, each at the key its value came from:
+    `key.<field>` when an override gave it, `defaults_key.<field>` otherwise."""
+    try:
+        TrainConfig.model_validate(defaults | overrides)
+    except ValidationError as error:
+        return [
+            _problem(
+                (*(key if item["loc"] and item["loc"][0] in overrides else defaults_key),)
+                + item["loc"],
+                item["msg"],
+                item["input"],
+            )
+            for item in error.errors()
+        ]
+    return []
+
+
 def merged_train_config(
     defaults: dict[str, Any], overrides: dict[str, Any], key: str, defaults_key: str = ""
 ) -> TrainConfig:
     """`defaults` updated with one model's `overrides`, validated; an error names the key the
     bad value came from: `key.<field>` for an override, `defaults_key.<field>` otherwise."""
-    try:
-        return TrainConfig.model_validate(defaults | overrides)
-    except ValidationError as error:
-        field = str(error.errors()[0]["loc"][0]) if error.errors()[0]["loc"] else ""
-        where = key if field in overrides or not defaults_key else defaults_key
-        raise ParamsError(_describe(error, "params.yaml", prefix=where)) from None
+    errors = _train_errors(
+        defaults, overrides, tuple(key.split(".")), tuple((defaults_key or key).split("."))
+    )
+    if errors:
+        error = ValidationError.from_exception_data("params", errors)
+        raise ParamsError(_describe(error, "params.yaml")) from None
+    return TrainConfig.model_validate(defaults | overrides)
 
 
 class FinetuneConfig(Section):
@@ -472,8 +576,12 @@ class FinetuneConfig(Section):
 
     @model_validator(mode="after")
     def _every_model_is_valid(self) -> FinetuneConfig:
-        for name in self.models:
-            self.train_config(name)
+        """Each model's merged config; a bad shared value is reported once, at `train.<key>`."""
+        errors: dict[Loc, InitErrorDetails] = {}
+        for name, overrides in self.models.items():
+            for problem in _train_errors(self.train, overrides, ("models", name), ("train",)):
+                errors.setdefault(problem["loc"], problem)
+        _raise_all(list(errors.values()))
         return self
 
     def train_config(self, name: str) -> TrainConfig:
@@ -495,14 +603,14 @@ class TeacherConfig(Section):
     max_length: PositiveInt = 64
     feature_batch_size: PositiveInt = 128
     feature_precision: Literal["auto", "fp32", "bf16"] = "auto"
-    vdcnn: dict[str, Any] = {}  # VDCNNParams: checked at load, passed to the constructor
+    vdcnn: dict[str, Any] = {}  # VDCNNParams, passed to the constructor as written
     train: TrainConfig
     latency_examples: PositiveInt = 50
 
     @field_validator("vdcnn")
     @classmethod
     def _vdcnn_params(cls, vdcnn: dict[str, Any]) -> dict[str, Any]:
-        _validate_at(VDCNNParams, vdcnn, ("teacher", "vdcnn"))
+        _raise_all(_nested(VDCNNParams, vdcnn))
         return vdcnn
 
 
@@ -510,7 +618,7 @@ class StudentsConfig(Section):
     """Students: a matrix of architectures x KD modes, on the teacher's data and logits."""
 
     archs: Annotated[list[StudentArch], Field(min_length=1)]
-    kd_modes: Annotated[list[Literal["none", "kd", "dist"]], Field(min_length=1)]
+    kd_modes: Annotated[list[KDMode], Field(min_length=1)]
     model: dict[str, dict[str, Any]] = {}  # per-arch constructor params (STUDENT_PARAMS)
     train: TrainConfig
     latency_examples: PositiveInt = 50
@@ -521,13 +629,7 @@ class StudentsConfig(Section):
     @field_validator("model")
     @classmethod
     def _model_params(cls, model: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        for arch, params in model.items():
-            if arch not in STUDENT_PARAMS:
-                raise ParamsError(
-                    f"params: students.model.{arch}: unknown student arch; "
-                    f"one of {sorted(STUDENT_PARAMS)}"
-                )
-            _validate_at(STUDENT_PARAMS[arch], params, ("students", "model", arch))
+        _raise_all(_named(model, STUDENT_PARAMS, "a student architecture"))
         return model
 
     def model_params(self, arch: str) -> dict[str, Any]:
@@ -558,90 +660,129 @@ class Params(Section):
     @classmethod
     def _names_fit_a_stage_name(cls, entries: dict[str, Any]) -> dict[str, Any]:
         """Names become stage names and paths (download@<name>, data/raw/<name>)."""
-        for name in entries:
-            if not STAGE_NAME.fullmatch(name):
-                raise ValueError(
-                    f"{name!r} cannot name a stage or a directory: use letters, digits, "
-                    "'_', '-' or '.' (no spaces)"
-                )
+        message = "cannot name a stage or a directory: use letters, digits, '_', '-' or '.'"
+        _raise_all([_problem((n,), message, n) for n in entries if not STAGE_NAME.fullmatch(n)])
         return entries
-
-    @model_validator(mode="after")
-    def _datasets_match(self) -> Params:
-        missing = sorted(set(self.prepare) - set(self.download))
-        if missing:
-            raise ValueError(f"prepare lists datasets with no download section: {missing}")
-        if self.loss not in self.losses:
-            raise ValueError(f"loss is {self.loss!r} but losses lists {sorted(self.losses)}")
-        for name, spec in self.pretrained.items():
-            if spec.source == "derive" and spec.base not in self.pretrained:
-                raise ValueError(f"pretrained.{name}.base {spec.base!r} is not in pretrained")
-        if self.teacher and self.teacher.encoder not in self.pretrained:
-            raise ValueError(f"teacher.encoder {self.teacher.encoder!r} is not in pretrained")
-        for name, section in (("finetune", self.finetune), ("teacher", self.teacher)):
-            if section and section.dataset not in self.prepare:
-                raise ValueError(f"{name}.dataset {section.dataset!r} is not in prepare")
-        if self.students:
-            missing = sorted(set(self.students.kd_modes) - set(self.kd))
-            if missing:
-                raise ValueError(f"students.kd_modes lists {missing} with no kd.<mode> section")
-        self._check_batches_fit_the_data()
-        self._check_lengths_fit_the_encoders()
-        return self
 
     @field_validator("losses")
     @classmethod
     def _loss_weights(cls, losses: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        for name, weights in losses.items():
-            if name not in FINETUNE_LOSSES:
-                raise ParamsError(
-                    f"params: losses.{name}: not a fine-tuning loss; one of {list(FINETUNE_LOSSES)}"
-                )
-            _validate_at(LOSS_PARAMS[name], weights, ("losses", name))
+        """A fine-tuning loss by name, its weights as its constructor's params."""
+        models = {name: LOSS_PARAMS[name] for name in FINETUNE_LOSSES}
+        _raise_all(_named(losses, models, "a fine-tuning loss (distillation losses: see kd)"))
         return losses
 
     @field_validator("kd")
     @classmethod
     def _kd_weights(cls, kd: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        for mode, weights in kd.items():
-            if mode not in KD_LOSSES:
-                raise ParamsError(f"params: kd.{mode}: unknown KD mode; one of {list(KD_LOSSES)}")
-            _validate_at(LOSS_PARAMS[KD_LOSSES[mode]], weights, ("kd", mode))
+        """A KD mode, its weights as its loss's constructor params."""
+        models = {mode: LOSS_PARAMS[loss] for mode, loss in KD_LOSSES.items()}
+        _raise_all(_named(kd, models, "a KD mode"))
         return kd
 
-    def _check_batches_fit_the_data(self) -> None:
-        """A KD student drops its last partial batch: a batch larger than the train split
-        would train on nothing (DIST needs two rows a batch), so say so before any work."""
-        if not (self.students and self.teacher) or self.teacher.dataset not in self.prepare:
-            return
-        train = self.prepare[self.teacher.dataset].splits.train
-        batch = self.students.train.batch_size
-        distilled = any(mode != "none" for mode in self.students.kd_modes)
-        if distilled and isinstance(train, int) and batch > train:
-            raise ValueError(
-                f"students.train.batch_size {batch} is larger than "
-                f"prepare.{self.teacher.dataset}.splits.train {train}: a distilled student "
-                "drops its last partial batch and would train on nothing"
-            )
+    @model_validator(mode="after")
+    def _sections_agree(self) -> Params:
+        """What one section names must exist in another, and what can be known to fail before
+        any stage works (a length beyond the encoder's positions, a batch beyond the data)."""
+        _raise_all(
+            self._name_errors()
+            + self._encoder_errors()
+            + self._length_errors()
+            + self._batch_errors()
+        )
+        return self
 
-    def _check_lengths_fit_the_encoders(self) -> None:
-        """Token lengths within the position limit of the encoders known from params alone
-        (the offline MiniLM and what derives from it: 512); a hub or local encoder's limit is
-        only known from its files, so it is checked when the model loads."""
-        lengths = []
+    def _name_errors(self) -> list[InitErrorDetails]:
+        errors = [
+            _problem(("prepare", name), f"no download.{name} section", name)
+            for name in self.prepare
+            if name not in self.download
+        ]
+        if self.loss not in self.losses:
+            message = f"loss is {self.loss!r} but losses lists {sorted(self.losses)}"
+            errors.append(_problem(("loss",), message, self.loss))
+        for name, section in (("finetune", self.finetune), ("teacher", self.teacher)):
+            if section and section.dataset not in self.prepare:
+                message = f"not in prepare, which lists {sorted(self.prepare)}"
+                errors.append(_problem((name, "dataset"), message, section.dataset))
+        if self.students:
+            missing = sorted(set(self.students.kd_modes) - set(self.kd))
+            if missing:
+                message = f"lists {missing} with no kd.<mode> section"
+                errors.append(_problem(("students", "kd_modes"), message, missing))
+        return errors
+
+    def _encoder_errors(self) -> list[InitErrorDetails]:
+        """Encoders named elsewhere exist; a derived one has a base and layers it can keep."""
+        known = f"not in pretrained, which lists {sorted(self.pretrained)}"
+        errors = []
+        if self.teacher and self.teacher.encoder not in self.pretrained:
+            errors.append(_problem(("teacher", "encoder"), known, self.teacher.encoder))
+        for name in self.finetune.models if self.finetune else ():
+            if name not in self.pretrained:  # finetune@<name> reads models/pretrained/<name>
+                errors.append(_problem(("finetune", "models", name), known, name))
+        for name, spec in self.pretrained.items():
+            if spec.source == "derive":
+                errors += self._derive_errors(name, spec)
+        return errors
+
+    def _derive_errors(self, name: str, spec: EncoderSpec) -> list[InitErrorDetails]:
+        known = f"not in pretrained, which lists {sorted(self.pretrained)}"
+        if spec.base not in self.pretrained:
+            return [_problem(("pretrained", name, "base"), known, spec.base)]
+        if _derives_from_itself(self.pretrained, name):
+            return [_problem(("pretrained", name, "base"), "derives from itself", spec.base)]
+        count = _layer_count(self.pretrained, spec.base or "")
+        bad = [i for i in spec.layers or () if count is not None and i >= count]
+        if bad and count is not None:
+            message = f"{bad} out of range: base {spec.base!r} has {count} layers (0..{count - 1})"
+            return [_problem(("pretrained", name, "layers"), message, spec.layers)]
+        return []
+
+    def _length_errors(self) -> list[InitErrorDetails]:
+        """Token lengths within the encoder's positions where params alone tell them (the
+        offline MiniLM, 512, and what derives from it); a hub or local encoder's limit is in
+        its files, so that check waits for the stage that loads it."""
+        lengths: list[tuple[str, Loc, int]] = []
         if self.teacher:
-            lengths.append((self.teacher.encoder, self.teacher.max_length, "teacher.max_length"))
+            lengths.append((self.teacher.encoder, ("teacher",), self.teacher.max_length))
         if self.finetune:
             for name, overrides in self.finetune.models.items():
-                config = self.finetune.train_config(name)
-                where = f"models.{name}" if "max_length" in overrides else "train"
-                lengths.append((name, config.max_length, f"finetune.{where}.max_length"))
-        for encoder, length, key in lengths:
-            if _package_based(self.pretrained, encoder) and length > PACKAGE_POSITIONS:
-                raise ValueError(
-                    f"{key} is {length}, beyond the {PACKAGE_POSITIONS} positions of "
-                    f"encoder {encoder!r} (all-MiniLM-L6-v2)"
-                )
+                merged = TrainConfig.model_validate(self.finetune.train | overrides)
+                where = ("models", name) if "max_length" in overrides else ("train",)
+                lengths.append((name, ("finetune", *where), merged.max_length))
+        too_long: dict[Loc, tuple[int, int, list[str]]] = {}  # a shared length: one error
+        for encoder, loc, length in lengths:
+            limit = _positions(self.pretrained, encoder)
+            if limit is not None and length > limit:
+                too_long.setdefault((*loc, "max_length"), (length, limit, []))[2].append(encoder)
+        return [
+            _problem(loc, f"beyond the {limit} positions of encoder(s) {names}", length)
+            for loc, (length, limit, names) in too_long.items()
+        ]
+
+    def _batch_errors(self) -> list[InitErrorDetails]:
+        """A distilled student drops its last partial batch (DIST needs two rows a batch): a
+        batch larger than its training split makes no step, one row makes DIST fail."""
+        if not (self.students and self.teacher):
+            return []
+        distilled = sorted(set(self.students.kd_modes) - {"none"})
+        batch = self.students.train.batch_size
+        loc = ("students", "train", "batch_size")
+        errors = []
+        if "dist" in distilled and batch < 2:
+            message = "DIST correlates each class across a batch: it needs batch_size >= 2"
+            errors.append(_problem(loc, message, batch))
+        prepare = self.prepare.get(self.teacher.dataset)
+        train = prepare.splits.train if prepare else "all"
+        if distilled and isinstance(train, int) and batch > train:
+            key = f"prepare.{self.teacher.dataset}.splits.train"
+            message = (
+                f"larger than {key} ({train}): a distilled student ({', '.join(distilled)}) "
+                "drops its last partial batch and would make no step"
+            )
+            errors.append(_problem(loc, message, batch))
+        return errors
 
     # Typed accessors: what a stage reads, named; a missing entry is a ParamsError.
 
