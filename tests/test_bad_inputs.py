@@ -4,8 +4,13 @@ exit status 2 and no traceback, and leaves the earlier good output untouched."""
 from __future__ import annotations
 
 import bz2
+import errno
 import gzip
 import io
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from stages.download import main as download_main
+from textdistill.errors import DEBUG_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD_FT = "__label__1 Bad: it broke.\n__label__2 Good: it works.\n__label__1 Meh: poor.\n__label__2 Fine: solid.\n"
@@ -370,3 +376,151 @@ def test_wrong_params(
     assert code == 2, output
     assert expected in output and "Traceback" not in output
     assert (tmp_path / "raw" / "manifest.json").read_bytes() == good_output
+
+
+# --- the machine's refusals, the `textdistill` command, concurrent writers -------------------
+
+
+def test_output_under_a_symlink_loop_is_one_line_naming_it(tmp_path: Path) -> None:
+    """mkdir(exist_ok=True) on a looping symlink raises EEXIST: once a traceback."""
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text())
+    out = tmp_path / "loop" / "raw"
+    result = CliRunner().invoke(
+        download_main, ["amazon", "--out", str(out), "--params", str(params)]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"error: {tmp_path / 'loop'}: exists, but is not a directory" in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
+
+
+def _fail_with(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    """Make `textdistill predict` fail with `error` while loading its model."""
+    import textdistill.predict
+
+    class Failing:
+        def __init__(self, model_dir: Path) -> None:
+            raise error
+
+    monkeypatch.setattr(textdistill.predict, "Predictor", Failing)
+
+
+def test_cli_os_error_a_user_can_fix_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from textdistill.cli import main
+
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    _fail_with(monkeypatch, OSError(errno.ENOSPC, "No space left on device", "/models/x.bin"))
+    result = CliRunner().invoke(main, ["predict", "--model", "m", "hello"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert (
+        result.output
+        == "Error: /models/x.bin: no space left on the device: free some disk space and rerun\n"
+    )
+
+
+@pytest.mark.parametrize("how", ["--debug", DEBUG_ENV])
+def test_cli_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    from textdistill.cli import main
+
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    _fail_with(monkeypatch, OSError(errno.EROFS, "Read-only file system", "/ro/model"))
+    args = ["predict", "--model", "m", "hello"]
+    if how == "--debug":
+        args = ["--debug", *args]
+    else:
+        monkeypatch.setenv(DEBUG_ENV, "1")
+    result = CliRunner().invoke(main, args)
+    assert isinstance(result.exception, OSError) and result.exception.errno == errno.EROFS
+    assert os.environ.get(DEBUG_ENV) == (None if how == "--debug" else "1")  # no leak
+
+
+def test_cli_user_error_converted_by_a_command_traces_under_debug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Commands turn a TextdistillError into click's error themselves; --debug still shows
+    where it came from."""
+    from textdistill.cli import main
+    from textdistill.errors import DataError
+
+    _fail_with(monkeypatch, DataError("model.json is truncated"))
+    quiet = CliRunner().invoke(main, ["predict", "--model", "m", "x"])
+    assert quiet.exit_code == 1 and "Traceback" not in quiet.output
+    loud = CliRunner().invoke(main, ["--debug", "predict", "--model", "m", "x"])
+    assert loud.exit_code == 1
+    assert "Traceback" in loud.stderr and "DataError: model.json is truncated" in loud.stderr
+
+
+def test_cli_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from textdistill.cli import main
+
+    _fail_with(monkeypatch, KeyError("classes"))
+    result = CliRunner().invoke(main, ["predict", "--model", "m", "x"])
+    assert isinstance(result.exception, KeyError)
+    _fail_with(monkeypatch, OSError(errno.EIO, "Input/output error", "/dev/sda"))
+    result = CliRunner().invoke(main, ["predict", "--model", "m", "x"])
+    assert isinstance(result.exception, OSError)  # a failing disk is not the user's input
+
+
+def test_os_error_without_errno_is_recognised_by_its_text() -> None:
+    """pyarrow raises a bare OSError whose message is the OS's: still a full disk."""
+    from textdistill.errors import describe_os_error
+
+    message = describe_os_error(OSError("error writing to train.parquet: No space left on device"))
+    assert message is not None and "train.parquet" in message and "free some disk space" in message
+    assert describe_os_error(OSError("something else")) is None
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`textdistill info ... | head -1`: the reader leaves early; no BrokenPipeError traceback.
+
+    Click ends this quietly itself; a guard that the command's OS-error handling leaves it so.
+    """
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text('{"kind": "student"}\n')
+    (model / "README.md").write_text("a line of the model card\n" * 200_000)
+    command = [sys.executable, "-m", "textdistill.cli", "info", str(model)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline() == b'{"kind": "student"}\n'
+        process.stdout.close()  # what `head -1` does
+        error = process.stderr.read().decode()
+    assert process.returncode == 1
+    assert "Traceback" not in error and "BrokenPipeError" not in error, error
+
+
+_RACING_WRITER = """
+import os, sys, time
+from pathlib import Path
+from textdistill.io import atomic_dir
+target, go, rounds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+while not go.exists():
+    time.sleep(0.001)
+for round_ in range(rounds):
+    with atomic_dir(target) as tmp:
+        for part in ("train", "test", "manifest"):
+            (tmp / part).write_text(f"{os.getpid()}-{round_}")
+"""
+
+
+def test_two_downloads_of_one_dataset_race_safely(tmp_path: Path) -> None:
+    """Two writers swapping one directory thousands of times: with one rename-aside name per
+    process, one writer's `os.replace` met the other's fresh target (ENOTEMPTY) or a target the
+    other had just moved away, and failed within a few hundred rounds, leaving `.raw.old-<pid>`."""
+    target, go, rounds = tmp_path / "raw", tmp_path / "go", 2000
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACING_WRITER, str(target), str(go), str(rounds)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    time.sleep(0.5)  # both started (importing), then released together
+    go.touch()
+    errors = [writer.communicate(timeout=240)[1] for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0], errors
+    versions = {path.read_text() for path in target.iterdir()}
+    assert len(versions) == 1 and versions.pop().endswith(f"-{rounds - 1}")  # one whole, last
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["go", "raw"]  # nothing left

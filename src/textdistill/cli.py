@@ -1,18 +1,65 @@
-"""The `textdistill` command: classify text with a trained model, describe a model."""
+"""The `textdistill` command: classify text with a trained model, describe a model.
+
+Errors a user causes end on one line, `Error: ...`, exit status 1 (click's 2 for a wrong
+command line); bugs keep their traceback; `textdistill --debug ...` or `TEXTDISTILL_DEBUG=1`
+shows the traceback of any error (see errors.py).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+import traceback
 from pathlib import Path
+from typing import Any
 
 import click
 
-from textdistill.errors import TextdistillError
+from textdistill.errors import DEBUG_ENV, TextdistillError, debug_enabled, user_message
+
+_DEBUG = "textdistill.debug"  # in the context's meta: --debug was given
 
 
-@click.group()
+class _UserErrorsGroup(click.Group):
+    """Every subcommand's user errors become one line, the same way, whichever command raised.
+
+    Commands need not catch anything themselves: a `TextdistillError` or an OS error a user can
+    fix (read-only directory, full disk, missing file, symlink loop) becomes a
+    `click.ClickException`; anything else is a bug and keeps its traceback. A closed pipe
+    (`textdistill predict ... | head`) is not re-raised as one of these: click's own
+    handling ends it quietly with status 1.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = ctx.meta.get(_DEBUG, False) or debug_enabled()
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as error:
+            if debug and error.__context__ is not None:
+                traceback.print_exception(error.__context__)  # a command's own conversion
+            raise
+        except (TextdistillError, OSError) as error:
+            message = user_message(error)
+            if message is None or debug:
+                raise
+            raise click.ClickException(message) from None
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    ctx.meta[_DEBUG] = value  # not os.environ: a test's invocation must not leak into the next
+    return value
+
+
+@click.group(cls=_UserErrorsGroup)
 @click.version_option(package_name="textdistill")
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_debug,
+    help=f"Show the full traceback of any error (or set {DEBUG_ENV}=1).",
+)
 def main() -> None:
     """textdistill: fine-tuned and distilled text classifiers (see README.md)."""
 

@@ -6,6 +6,10 @@ traceback and exits with status 2, so a failed `dvc repro` ends on one readable 
 machine's refusals a user can fix (a read-only directory, a full disk, a missing file, a
 symlink loop) are reported the same way, naming the path. Bugs keep their traceback, and
 `TEXTDISTILL_DEBUG=1` shows the traceback of any error.
+
+The `textdistill` command (cli.py) reports the same errors the same way, as click does:
+`Error: ...` and status 1 (2 for a wrong command line); `textdistill --debug ...` or
+`TEXTDISTILL_DEBUG=1` shows the traceback there too.
 """
 
 from __future__ import annotations
@@ -86,16 +90,42 @@ OS_ADVICE = {
     errno.ENAMETOOLONG: "the file name is too long",
     errno.EISDIR: "a directory where a file was expected",
     errno.ENOTDIR: "a file where a directory was expected",
+    # mkdir(exist_ok=True) on a file, or on a broken or looping symlink, where a directory
+    # must go: the one way this code meets EEXIST.
+    errno.EEXIST: "exists, but is not a directory (a file, or a broken or looping symlink?)",
 }
+
+
+def debug_enabled() -> bool:
+    """Whether tracebacks were asked for: TEXTDISTILL_DEBUG set to anything but 0/false/no."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def user_message(error: BaseException) -> str | None:
+    """The one-screen message for an error the user caused; None for a bug (let it trace)."""
+    if isinstance(error, TextdistillError):
+        return str(error)
+    if isinstance(error, OSError):
+        return describe_os_error(error)
+    return None
+
+
+def _os_errno(error: OSError) -> int | None:
+    # Some libraries (pyarrow writing parquet, for one) raise a bare OSError whose text holds
+    # the OS's message but whose errno is unset: a full disk is still a full disk.
+    if error.errno is not None:
+        return error.errno
+    text = str(error)
+    return next((code for code in OS_ADVICE if os.strerror(code) in text), None)
 
 
 def describe_os_error(error: OSError) -> str | None:
     """One line for an OS error a user can fix (None: not one of those; let it trace)."""
-    advice = OS_ADVICE.get(error.errno or -1)
+    advice = OS_ADVICE.get(_os_errno(error) or -1)
     if advice is None:
         return None
     paths = [p for p in (error.filename, error.filename2) if p is not None]
-    where = " -> ".join(str(p) for p in paths) or "(path not given by the OS)"
+    where = " -> ".join(str(p) for p in paths) or str(error)  # the library's text names it
     return f"{where}: {advice}"
 
 
@@ -107,8 +137,8 @@ def report_errors(main: F) -> F:
         try:
             return main(*args, **kwargs)
         except (TextdistillError, OSError) as error:
-            message = describe_os_error(error) if isinstance(error, OSError) else str(error)
-            if message is None or os.environ.get(DEBUG_ENV):
+            message = user_message(error)
+            if message is None or debug_enabled():
                 raise  # a bug, or the traceback was asked for
             print(f"error: {message}", file=sys.stderr)
             sys.exit(2)

@@ -7,7 +7,6 @@ atomic rename) and only swaps it in once it is complete.
 from __future__ import annotations
 
 import errno
-import errno
 import hashlib
 import json
 import os
@@ -77,30 +76,42 @@ def _swap_in(new: Path, target: Path) -> None:
     retried, so concurrent writers never fail and the last one to finish wins.
     """
     for _ in range(_SWAP_ATTEMPTS):
-        try:
-            os.replace(new, target)  # no target (or an empty directory): done
+        if _try_replace(new, target):
             return
-        except OSError as error:
-            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
-                raise
         aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        old = aside / target.name
         try:
-            os.replace(target, aside / target.name)
-        except FileNotFoundError:
-            continue  # another writer moved it aside first: try again
-        finally:
-            pass
+            os.replace(target, old)
+        except FileNotFoundError:  # another writer moved it aside first: try again
+            aside.rmdir()
+            continue
         try:
-            os.replace(new, target)
-            return
-        except OSError as error:
-            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
-                raise
+            if _try_replace(new, target):
+                return
+        except OSError:
+            _restore(old, target)  # never lose the old output to an unexpected failure
+            raise
         finally:
             shutil.rmtree(aside, ignore_errors=True)
     raise TextdistillError(
         f"could not replace {target}: another process keeps writing it; stop it and rerun"
     )
+
+
+def _try_replace(new: Path, target: Path) -> bool:
+    """Rename `new` onto `target`; False (nothing done) when a non-empty target is in the way."""
+    try:
+        os.replace(new, target)
+    except OSError as error:
+        if error.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+            return False
+        raise
+    return True
+
+
+def _restore(old: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(old, target)
 
 
 def project_root() -> Path:
