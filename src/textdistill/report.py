@@ -240,6 +240,8 @@ def render(
         "",
         *_experiments_table(runs),
         "",
+        *_data_table(runs[0]),
+        "",
         "## Test accuracy over seeds",
         "",
         "Mean +- sample sd over the seeds; CPU latency is the median single-text latency",
@@ -277,6 +279,22 @@ def _experiments_table(runs: Sequence[Run]) -> list[str]:
     lines += [f"| {run.name} | {run.seed} | {run.baseline[:7]} | {_machine(run)} |" for run in runs]
     if len(machines) > 1:
         lines += ["", "**The runs come from different machines: latencies are not comparable.**"]
+    return lines
+
+
+def _data_table(run: Run) -> list[str]:
+    """Where each dataset came from and how it was split (the source's own sizes differ)."""
+    lines = ["| data | from | train | val | test |", "|---|---|---:|---:|---:|"]
+    for name, download in (run.params.get("download") or {}).items():
+        rows = run.metrics.get(f"metrics/data/{name}.json", {}).get("rows")
+        if not rows:
+            continue
+        source = download.get("source")
+        origin = download.get(source) or {}
+        where = ", ".join(str(v) for v in origin.values()) if source == "files" else source
+        lines.append(
+            f"| {name} | {source}: {where} | {rows['train']:,} | {rows['val']:,} | {rows['test']:,} |"
+        )
     return lines
 
 
