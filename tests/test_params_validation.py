@@ -102,6 +102,11 @@ CASES: list[tuple[str, tuple[str, Any], str]] = [
     ("CNN channel 0", ("students.model.simpler_cnn.channels", [0]), "simpler_cnn.channels.0"),
     ("LSTM key on a CNN", ("students.model.simpler_cnn.hidden_size", 8), "cnn.hidden_size"),
     ("embedding init", ("students.model.bilstm.embedding_init", "glove"), "embedding_init"),
+    (
+        "vocab below the ids",
+        ("students.model.simple_cnn.vocab_size", 1000),
+        "simple_cnn.vocab_size",
+    ),
     # finite numbers everywhere
     ("infinite lr", ("finetune.train.lr", INF), "finetune.train.lr"),
     ("NaN lr", ("students.train.lr", NAN), "students.train.lr"),
@@ -182,7 +187,13 @@ def test_a_merged_config_names_where_each_bad_value_came_from() -> None:
         # `all` is not a number: nothing to compare
         [("students.train.batch_size", 5000), ("prepare.agnews.splits.train", "all")],
         # a hub encoder's positions are in its files: not knowable at load
-        [("pretrained.bert", HUB_BERT), ("teacher.max_length", 1024)],
+        [
+            ("pretrained.bert", HUB_BERT),
+            ("teacher.max_length", 1024),
+            ("students.model.simple_cnn.vocab_size", 1000),
+        ],
+        # an architecture the students do not train is not built
+        [("students.model.bilstm.vocab_size", 1000)],
         [("prepare.amazon.clean.pattern", "(a)"), ("prepare.amazon.clean.replacement", "\\1")],
         [("prepare.amazon.clean.replacement", "\\\\")],  # a literal backslash
         [("teacher.max_length", 512), ("students.train.batch_size", 1600)],

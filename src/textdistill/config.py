@@ -434,9 +434,11 @@ STUDENT_PARAMS: dict[str, type[Section]] = {
     "bilstm": BiLSTMParams,
 }
 # What the offline package's encoder (all-MiniLM-L6-v2) has; an encoder derived from it
-# inherits the positions. Hub and local encoders are only known from their files.
+# inherits the positions and the vocabulary. Hub and local encoders are only known from their
+# files.
 PACKAGE_POSITIONS = 512
 PACKAGE_LAYERS = 6
+PACKAGE_VOCAB = 30522  # bert-base-uncased's WordPiece ids, which the students embed
 
 
 # --- located errors: every problem at once, each under its dotted key -----------------------
@@ -480,15 +482,15 @@ def _raise_all(errors: list[InitErrorDetails]) -> None:
         raise ValidationError.from_exception_data("params", errors)
 
 
-def _positions(pretrained: dict[str, EncoderSpec], name: str) -> int | None:
-    """An encoder's position limit if params alone tell it: the offline package's, inherited
-    by what derives from it. None for hub and local encoders (only their files know)."""
+def _from_package(pretrained: dict[str, EncoderSpec], name: str) -> bool:
+    """Whether an encoder is the offline package's or derived from it: its positions and
+    vocabulary are then known from params. A hub or local encoder's are only in its files."""
     seen: set[str] = set()
     spec = pretrained.get(name)
     while spec is not None and spec.source == "derive" and spec.base not in seen:
         seen.add(spec.base or "")
         spec = pretrained.get(spec.base or "")
-    return PACKAGE_POSITIONS if spec is not None and spec.source == "package" else None
+    return spec is not None and spec.source == "package"
 
 
 def _layer_count(pretrained: dict[str, EncoderSpec], name: str) -> int | None:
@@ -688,6 +690,7 @@ class Params(Section):
             self._name_errors()
             + self._encoder_errors()
             + self._length_errors()
+            + self._vocab_errors()
             + self._batch_errors()
         )
         return self
@@ -751,15 +754,31 @@ class Params(Section):
                 merged = TrainConfig.model_validate(self.finetune.train | overrides)
                 where = ("models", name) if "max_length" in overrides else ("train",)
                 lengths.append((name, ("finetune", *where), merged.max_length))
-        too_long: dict[Loc, tuple[int, int, list[str]]] = {}  # a shared length: one error
+        too_long: dict[Loc, tuple[int, list[str]]] = {}  # a shared length: one error
         for encoder, loc, length in lengths:
-            limit = _positions(self.pretrained, encoder)
-            if limit is not None and length > limit:
-                too_long.setdefault((*loc, "max_length"), (length, limit, []))[2].append(encoder)
+            if _from_package(self.pretrained, encoder) and length > PACKAGE_POSITIONS:
+                too_long.setdefault((*loc, "max_length"), (length, []))[1].append(encoder)
         return [
-            _problem(loc, f"beyond the {limit} positions of encoder(s) {names}", length)
-            for loc, (length, limit, names) in too_long.items()
+            _problem(loc, f"beyond the {PACKAGE_POSITIONS} positions of encoder(s) {names}", n)
+            for loc, (n, names) in too_long.items()
         ]
+
+    def _vocab_errors(self) -> list[InitErrorDetails]:
+        """A student embeds the teacher's token ids: a smaller vocabulary fails in training."""
+        if not (self.students and self.teacher):
+            return []
+        if not _from_package(self.pretrained, self.teacher.encoder):
+            return []
+        errors = []
+        for arch in self.students.archs:
+            vocab = self.students.model.get(arch, {}).get("vocab_size", PACKAGE_VOCAB)
+            if vocab < PACKAGE_VOCAB:
+                message = (
+                    f"smaller than the {PACKAGE_VOCAB} token ids of teacher.encoder "
+                    f"{self.teacher.encoder!r}, which the student embeds"
+                )
+                errors.append(_problem(("students", "model", arch, "vocab_size"), message, vocab))
+        return errors
 
     def _batch_errors(self) -> list[InitErrorDetails]:
         """A distilled student drops its last partial batch (DIST needs two rows a batch): a
