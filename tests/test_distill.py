@@ -182,3 +182,22 @@ def test_predict_cli_on_a_saved_student(cache: dict[str, Path], tmp_path: Path) 
         done = runner.invoke(main, ["predict", "--model", str(copy), "x"])
         assert done.exit_code != 0 and "is not a valid textdistill model" in done.output, broken
         assert done.exception is None or isinstance(done.exception, SystemExit)
+
+
+def test_a_teacher_pca_student_starts_from_the_encoders_embeddings(
+    cache: dict[str, Path], tmp_path: Path
+) -> None:
+    from textdistill.models.embeddings import teacher_embedding
+
+    teacher = train_teacher(cache["features"], VDCNN, TRAIN, build_loss("ce"), seed=0)
+    write_logits(teacher_logits(teacher, TRAIN), tmp_path / "logits")
+    params = {"embedding_init": "teacher_pca", "freeze_embedding": True}
+    student = train_student(
+        cache["features"], tmp_path / "logits", "simpler_cnn", params, TRAIN, build_loss("ce"), 0
+    )
+    expected = teacher_embedding(cache["encoder"], 128)
+    torch.testing.assert_close(student.model.embedding.weight.detach(), expected)  # frozen
+    plain = train_student(
+        cache["features"], tmp_path / "logits", "simpler_cnn", {}, TRAIN, build_loss("ce"), 0
+    )
+    assert not torch.allclose(plain.model.embedding.weight, expected)

@@ -27,6 +27,7 @@ from textdistill.features import META, load_features
 from textdistill.io import atomic_dir, read_json
 from textdistill.lifecycle import DataRef, Fitted, Runnable, describe_training, model_size_mb
 from textdistill.losses import Loss
+from textdistill.models.embeddings import init_student_embedding
 from textdistill.models.store import build_model, load_model, save_model
 from textdistill.train import FitResult, Trainer, predict_logits, resolve_device, resolve_precision
 
@@ -123,6 +124,8 @@ def train_student(
     }
     torch.manual_seed(seed)
     model = build_model(spec)
+    # embedding_init: teacher_pca starts from the encoder's word embeddings (PCA to the width).
+    init_student_embedding(model, Path(meta["encoder"]))
     trainer = Trainer(model, loss, config, inputs=STUDENT_INPUTS, seed=seed, **options)
     result = trainer.fit(data["train"], data["val"], data["test"])
     agreement = float((result.test_logits.argmax(1) == logits["test"].argmax(1)).mean())
