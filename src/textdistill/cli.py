@@ -90,7 +90,7 @@ def predict(model_dir: Path, file_, as_json: bool, batch_size: int, texts: tuple
     """Classify TEXTS, the lines of --file, or the lines of stdin."""
     from textdistill.predict import Predictor, read_text_lines
 
-    inputs = list(texts)
+    inputs = _utf8_arguments(texts)
     if file_ is None and not inputs and sys.stdin.isatty():
         raise click.UsageError("give a text, --file PATH, or pipe lines to stdin")
     try:
@@ -115,6 +115,24 @@ def predict(model_dir: Path, file_, as_json: bool, batch_size: int, texts: tuple
             click.echo(json.dumps(prediction.__dict__, ensure_ascii=False))
         else:
             click.echo(f"{prediction.label}\t{prediction.probability:.4f}\t{prediction.text}")
+
+
+def _utf8_arguments(texts: tuple[str, ...]) -> list[str]:
+    """The command-line texts, refusing bytes that are not UTF-8.
+
+    Python hands such bytes over as lone surrogates, which the tokenizer cannot encode: a
+    traceback deep in the model, instead of the argument and the byte.
+    """
+    for number, text in enumerate(texts, start=1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            byte = text[error.start].encode("utf-8", "surrogateescape")
+            raise click.ClickException(
+                f"text argument {number} is not UTF-8 (character {error.start + 1} is the byte "
+                f"{byte!r}); pass UTF-8 text (convert it with iconv -t UTF-8)"
+            ) from None
+    return list(texts)
 
 
 @main.command()

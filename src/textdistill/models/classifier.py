@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import cast
 
 import torch
+from safetensors import SafetensorError
 from torch import Tensor, nn
 from transformers import (
     AutoModelForSequenceClassification,
@@ -57,10 +58,20 @@ def load_classifier(
             "label2id": {name: i for i, name in enumerate(classes)},
         }
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_dir, trust_remote_code=False, use_safetensors=True, **labels
-    )
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, trust_remote_code=False, use_safetensors=True, **labels
+        )
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+    except (SafetensorError, OSError, ValueError) as error:
+        # transformers says "not a valid JSON file" or a safetensors header error; which
+        # directory, and what fixes it, is ours to say. (OSError: transformers' wording for
+        # an unreadable config or missing weights; a full disk cannot happen while reading.)
+        where = model_dir / "model.safetensors" if isinstance(error, SafetensorError) else model_dir
+        raise TextdistillError(
+            f"{where} is not a valid textdistill model: {str(error).splitlines()[0]}; "
+            "rerun the stage that made it (dvc repro -f <stage>)"
+        ) from error
     return SequenceClassifier(model), tokenizer
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
@@ -22,6 +23,17 @@ from textdistill.models.vdcnn import VDCNN
 
 SPEC = "model.json"
 WEIGHTS = "model.safetensors"
+# What every model.json holds, whatever the kind: what predict and the latency stages read.
+REQUIRED_SPEC_KEYS = ("kind", "classes", "max_length")
+
+
+def invalid_model(path: Path, problem: object) -> TextdistillError:
+    """A damaged model file (truncated copy, partial download, hand edit): name the file and
+    the one fix that always works, since the stage that wrote it can write it again."""
+    return TextdistillError(
+        f"{path} is not a valid textdistill model file: {problem}; "
+        "rerun the stage that made it (dvc repro -f <stage>)"
+    )
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
@@ -67,6 +79,36 @@ class EncoderVDCNN(nn.Module):
         return self.vdcnn(hidden, attention_mask)
 
 
+def read_spec(path: Path) -> dict[str, Any]:
+    """model.json, checked for the keys every loader reads (a truncated file fails here)."""
+    try:
+        spec = read_json(path)
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise invalid_model(path, f"not JSON ({error})") from None
+    if not isinstance(spec, dict):
+        raise invalid_model(path, f"expected a JSON object, got {type(spec).__name__}")
+    missing = [key for key in REQUIRED_SPEC_KEYS if key not in spec]
+    if missing:
+        raise invalid_model(path, f"no {', '.join(missing)}")
+    return spec
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load safetensors weights into `model`; a damaged or mismatched file names itself."""
+    if not path.is_file():
+        raise invalid_model(path, "the file is missing")
+    try:
+        state = load_file(path)
+    except SafetensorError as error:
+        raise invalid_model(path, f"unreadable safetensors ({error})") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:  # missing, unexpected or mis-shaped tensors
+        # torch's first line only says "Error(s) in loading state_dict"; the next says which.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise invalid_model(path, f"its tensors do not match {SPEC} ({lines[-1][:200]})") from None
+
+
 def load_model(model_dir: Path) -> tuple[nn.Module, dict[str, Any], PreTrainedTokenizerBase]:
     """Rebuild any trained model of the pipeline in eval mode, with its spec and tokenizer.
 
@@ -82,14 +124,14 @@ def load_model(model_dir: Path) -> tuple[nn.Module, dict[str, Any], PreTrainedTo
             f"{model_dir} is not a textdistill model (no {SPEC}); expected a directory under "
             "models/finetune/, models/teacher or models/students/"
         )
-    spec = read_json(model_dir / SPEC)
+    spec = read_spec(model_dir / SPEC)
     if spec.get("kind") == "finetune":
         from textdistill.models.classifier import load_classifier
 
         classifier, tokenizer = load_classifier(model_dir)
         return classifier.eval(), spec, tokenizer
     model = build_model(spec)
-    model.load_state_dict(load_file(model_dir / WEIGHTS))
+    load_weights(model, model_dir / WEIGHTS)
     if spec["kind"] == "teacher":
         encoder_dir = Path(spec["encoder"])
         if not (encoder_dir / "config.json").is_file():
