@@ -37,7 +37,9 @@ class PreparedData:
     cleaning: CleaningReport
 
     def metrics(self) -> dict:
-        return data_metrics(self.splits, self.classes, self.counts, self.cleaning)
+        # A count, flat for `dvc metrics diff`: which classes are absent is in the report.
+        absent = {"absent_classes": len(class_warnings(self))}
+        return data_metrics(self.splits, self.classes, self.counts, self.cleaning) | absent
 
     def rows(self) -> dict[str, int]:
         return row_counts(self.splits, self.counts)
@@ -123,7 +125,12 @@ def write_prepared(data: PreparedData, out_dir: Path) -> None:
 
 
 def report(dataset: str, data: PreparedData, pattern: str) -> str:
-    return render_report(dataset, data.metrics(), data.cleaning, pattern)
+    """The data report, ending with the class warnings the stage printed (they scroll away)."""
+    text = render_report(dataset, data.metrics(), data.cleaning, pattern)
+    warnings = class_warnings(data)
+    if warnings:
+        text += "\n## Warnings\n\n" + "".join(f"- {warning}\n" for warning in warnings)
+    return text
 
 
 def read_prepared(data_dir: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
