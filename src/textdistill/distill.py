@@ -141,12 +141,9 @@ class TeacherJob:
     """`teacher`: the VDCNN on cached encoder features; its logits are an extra output."""
 
     features_dir: Path
-    data_dir: Path  # prepared texts, for latency
     config: TeacherConfig
     seed: int
-    clean: dict[str, Any]
-    smoke: bool
-    data: DataRef
+    data: DataRef  # the prepared dataset (its test texts time the latency)
     stage: str = "teacher"
     title: str = "BERT-VDCNN teacher"
     log_model: bool = False  # it needs its encoder directory to run: reload with `predict`
@@ -157,11 +154,8 @@ class TeacherJob:
         config = params.teacher_config()
         return cls(
             features_dir=features_dir,
-            data_dir=data_dir,
             config=config,
             seed=params.seed,
-            clean=params.prepare_config(config.dataset).clean.model_dump(),
-            smoke=params.is_sample(config.dataset),
             data=DataRef.from_params(params, config.dataset, data_dir),
         )
 
@@ -189,7 +183,7 @@ class TeacherJob:
     def save(self, fitted: Fitted, model_dir: Path, extra: Mapping[str, Path]) -> None:
         assert self._trained is not None
         write_logits(teacher_logits(self._trained, self.config.train), extra["logits"])
-        spec = self._trained.spec | {"clean": self.clean}  # predict cleans as training did
+        spec = self._trained.spec | {"clean": self.data.clean}  # predict cleans as training did
         save_model(fitted.model, spec, fitted.tokenizer, model_dir)
 
     def runnable(self, fitted: Fitted, model_dir: Path) -> Runnable:
@@ -198,7 +192,7 @@ class TeacherJob:
         return Runnable(pipeline, tokenizer, self.config.max_length, size)
 
     def latency_texts(self) -> list[str]:
-        return _test_texts(self.data_dir, self.config.latency_examples)
+        return _test_texts(self.data.prepared, self.config.latency_examples)
 
     def facts(self, fitted: Fitted, scores: Mapping[str, Any]) -> dict[str, Any]:
         assert self._trained is not None
@@ -218,15 +212,12 @@ class StudentJob:
     kd_mode: str
     features_dir: Path  # the teacher's WordPiece ids
     logits_dir: Path
-    data_dir: Path  # prepared texts, for latency
     model_params: dict[str, Any]
     kd_weights: dict[str, Any]
     loss: Loss
     config: StudentsConfig
     seed: int
-    clean: dict[str, Any]
-    smoke: bool
-    data: DataRef
+    data: DataRef  # the prepared dataset (its test texts time the latency)
     log_model: bool = True
     _spec: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
@@ -248,14 +239,11 @@ class StudentJob:
             kd_mode=kd_mode,
             features_dir=features_dir,
             logits_dir=logits_dir,
-            data_dir=data_dir,
             model_params=config.model_params(arch),
             kd_weights=params.kd_weights(kd_mode),
             loss=params.kd_loss(kd_mode),
             config=config,
             seed=params.seed if config.seed is None else config.seed,
-            clean=params.prepare_config(dataset).clean.model_dump(),
-            smoke=params.is_sample(dataset),
             data=DataRef.from_params(params, dataset, data_dir),
         )
 
@@ -293,7 +281,7 @@ class StudentJob:
             self.seed,
             **trainer_options,
         )
-        self._spec = trained.spec | {"clean": self.clean}  # predict cleans as training did
+        self._spec = trained.spec | {"clean": self.data.clean}  # predict cleans as training did
         encoder = read_json(self.features_dir / META)["encoder"]
         return _fitted(trained, AutoTokenizer.from_pretrained(encoder))
 
@@ -305,7 +293,7 @@ class StudentJob:
         return Runnable(fitted.model, fitted.tokenizer, self._spec["max_length"], size)
 
     def latency_texts(self) -> list[str]:
-        return _test_texts(self.data_dir, self.config.latency_examples)
+        return _test_texts(self.data.prepared, self.config.latency_examples)
 
     def facts(self, fitted: Fitted, scores: Mapping[str, Any]) -> dict[str, Any]:
         return {

@@ -71,16 +71,12 @@ class FinetuneJob:
 
     model: str
     encoder_dir: Path
-    data_dir: Path
-    dataset: str
     config: TrainConfig
     loss: Loss
     loss_spec: dict[str, Any]  # {"name": ..., "weights": ...}, for the record
     seed: int
-    clean: dict[str, Any]  # the training data's cleaning, which predict repeats
     latency_examples: int
-    smoke: bool
-    data: DataRef
+    data: DataRef  # the prepared dataset it trains on
     log_model: bool = True
 
     @classmethod
@@ -92,15 +88,11 @@ class FinetuneJob:
         return cls(
             model=model,
             encoder_dir=encoder_dir,
-            data_dir=data_dir,
-            dataset=dataset,
             config=section.train_config(model),
             loss=params.finetune_loss(),
             loss_spec={"name": params.loss, "weights": params.loss_weights(params.loss)},
             seed=params.seed,
-            clean=params.prepare_config(dataset).clean.model_dump(),
             latency_examples=section.latency_examples,
-            smoke=params.is_sample(dataset),
             data=DataRef.from_params(params, dataset, data_dir),
         )
 
@@ -110,14 +102,14 @@ class FinetuneJob:
 
     @property
     def title(self) -> str:
-        return f"{self.model} fine-tuned on {self.dataset}"
+        return f"{self.model} fine-tuned on {self.data.name}"
 
     @property
     def params(self) -> dict[str, Any]:
         return {
             "seed": self.seed,
             "model": self.model,
-            "dataset": self.dataset,
+            "dataset": self.data.name,
             "loss": self.loss_spec["name"],
             "loss_params": self.loss_spec["weights"],
             "train": self.config.model_dump(),
@@ -125,11 +117,11 @@ class FinetuneJob:
 
     @property
     def inputs(self) -> list[Path]:
-        return [self.encoder_dir, self.data_dir]
+        return [self.encoder_dir, self.data.prepared]
 
     @cached_property
     def _prepared(self) -> tuple[list[str], dict[str, pd.DataFrame]]:
-        return read_prepared(self.data_dir)
+        return read_prepared(self.data.prepared)
 
     def fit(self, **trainer_options: Any) -> Fitted:
         classes, splits = self._prepared
@@ -143,7 +135,7 @@ class FinetuneJob:
         assert isinstance(fitted.model, SequenceClassifier)
         save_classifier(fitted.model, fitted.tokenizer, model_dir)
         spec = {"kind": "finetune", "classes": fitted.classes, "max_length": self.config.max_length}
-        write_json(model_dir / SPEC, spec | {"clean": self.clean})
+        write_json(model_dir / SPEC, spec | {"clean": self.data.clean})
 
     def runnable(self, fitted: Fitted, model_dir: Path) -> Runnable:
         size = model_size_mb(model_dir)
@@ -155,7 +147,7 @@ class FinetuneJob:
     def facts(self, fitted: Fitted, scores: Mapping[str, Any]) -> dict[str, Any]:
         source = read_json(self.encoder_dir / "source.json")
         return {
-            "task": f"{self.dataset} ({', '.join(fitted.classes)})",
+            "task": f"{self.data.name} ({', '.join(fitted.classes)})",
             "base encoder": source.get("id") or self.encoder_dir.name,
             "loss": f"{self.loss_spec['name']} {self.loss_spec['weights']}",
             "training": describe_training(self.config),

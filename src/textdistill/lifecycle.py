@@ -80,10 +80,6 @@ class TrainingJob(Protocol):
         """Files and directories the model is trained from."""
 
     @property
-    def smoke(self) -> bool:
-        """Trained on the embedded sample data: its card says its scores are smoke."""
-
-    @property
     def log_model(self) -> bool:
         """Log the model directory as an MLflow pyfunc model."""
 
@@ -113,6 +109,8 @@ class DataRef:
     name: str
     prepared: Path  # data/prepared/<name>/ (train/val/test parquet)
     origin: str  # where its raw files came from (download params)
+    smoke: bool  # the embedded sample data: a card says its scores are smoke figures
+    clean: dict[str, Any]  # the cleaning its texts had, which `predict` repeats
 
     @classmethod
     def from_params(cls, params: Params, dataset: str, prepared: Path) -> DataRef:
@@ -123,7 +121,10 @@ class DataRef:
             origin = f"{config.hub.path}@{config.hub.revision}"
         else:
             origin = "textdistill sample generator (smoke data)"
-        return cls(dataset, prepared, f"{config.source}: {origin}")
+        clean = params.prepare_config(dataset).clean.model_dump()
+        return cls(
+            dataset, prepared, f"{config.source}: {origin}", config.source == "sample", clean
+        )
 
     def log(self, run: StageRun) -> None:
         """One MLflow input per split: its parquet's digest, rows and the raw origin."""
@@ -186,7 +187,7 @@ def _fit_and_write(
     )
     # Parameters and size of what a user runs (a teacher runs its encoder too).
     scores = training_metrics(fitted.result, runnable.model, runnable.size_mb, latency)
-    card = model_card(job.title, job.facts(fitted, scores), scores, job.smoke)
+    card = model_card(job.title, job.facts(fitted, scores), scores, job.data.smoke)
     write_text(staged["model"] / "README.md", card)
     write_curves(fitted.result.history, staged["plots"] / CURVES)
     write_confusion(fitted.result, fitted.test_labels, fitted.classes, staged["plots"] / CONFUSION)
