@@ -36,9 +36,13 @@ class _UserErrorsGroup(click.Group):
             return super().invoke(ctx)
         except click.ClickException as error:
             if debug and error.__context__ is not None:
-                traceback.print_exception(error.__context__)  # a command's own conversion
+                traceback.print_exception(error.__context__)  # e.g. a text that is not UTF-8
             raise
-        except (TextdistillError, OSError) as error:
+        except TextdistillError as error:  # always one line; --debug adds where it came from
+            if debug:
+                traceback.print_exception(error)
+            raise click.ClickException(str(error)) from None
+        except OSError as error:
             message = user_message(error)
             if message is None or debug:
                 raise
@@ -93,17 +97,13 @@ def predict(model_dir: Path, file_, as_json: bool, batch_size: int, texts: tuple
     inputs = _utf8_arguments(texts)
     if file_ is None and not inputs and sys.stdin.isatty():
         raise click.UsageError("give a text, --file PATH, or pipe lines to stdin")
-    try:
-        if file_ is not None:
-            inputs += read_text_lines(file_, getattr(file_, "name", "<file>"))
-        elif not inputs:
-            inputs = read_text_lines(sys.stdin.buffer, "<stdin>")
-        if not inputs:
-            raise click.UsageError("nothing to classify: no non-empty text given")
-        predictor = Predictor(model_dir)
-        predictions = predictor.predict(inputs, batch_size)
-    except TextdistillError as error:
-        raise click.ClickException(str(error)) from None
+    if file_ is not None:
+        inputs += read_text_lines(file_, getattr(file_, "name", "<file>"))
+    elif not inputs:
+        inputs = read_text_lines(sys.stdin.buffer, "<stdin>")
+    if not inputs:
+        raise click.UsageError("nothing to classify: no non-empty text given")
+    predictions = Predictor(model_dir).predict(inputs, batch_size)  # errors: _UserErrorsGroup
     for prediction in predictions:
         if prediction.empty:
             click.echo(
@@ -143,10 +143,7 @@ def plots(out: Path) -> None:
     """Render the pipeline's plots (dvc plots show) into a page that works offline."""
     from textdistill.plots import show
 
-    try:
-        page = show(out)
-    except TextdistillError as error:
-        raise click.ClickException(str(error)) from None
+    page = show(out)
     click.echo(f"plots: file://{page.resolve()}")
 
 
@@ -169,10 +166,7 @@ def report(profile: str, out: Path | None, all_commits: bool) -> None:
     from textdistill.report import write_report
 
     out = out or Path("reports") / f"{profile}_data.md"
-    try:
-        results = write_report(profile, out, all_commits=all_commits)
-    except TextdistillError as error:
-        raise click.ClickException(str(error)) from None
+    results = write_report(profile, out, all_commits=all_commits)
     click.echo(f"{out}: {len(results)} models")
 
 
