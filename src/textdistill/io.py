@@ -119,13 +119,19 @@ def project_root() -> Path:
     also for `--temp` and queued experiments), else the git top level, else the working dir."""
     if os.environ.get("DVC_ROOT"):
         return Path(os.environ["DVC_ROOT"])
-    try:
-        top = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:  # no git installed
-        top = ""
+    top = git("rev-parse", "--show-toplevel")
     return Path(top) if top else Path.cwd()
+
+
+def git(*args: str) -> str:
+    """`git <args>`'s output, or "" when git is missing, fails or hangs (not a repository)."""
+    try:
+        done = subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip()
 
 
 def resolve_in_project(name: str | os.PathLike[str]) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock
 
 from textdistill.errors import TextdistillError
-from textdistill.io import project_root
+from textdistill.io import git, project_root
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -62,8 +61,8 @@ def run_name(stage: str) -> str:
 
 
 def run_tags(stage: str) -> dict[str, str]:
-    commit = _git("rev-parse", "HEAD")
-    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
     return {
         "dvc.stage": os.environ.get("DVC_STAGE") or stage,
         "dvc.exp_name": os.environ.get("DVC_EXP_NAME") or "workspace",
@@ -183,16 +182,6 @@ def stage_run(stage: str, params: Mapping[str, Any] | None = None) -> Iterator[S
         client.set_terminated(run.info.run_id, status="FAILED")
         raise
     client.set_terminated(run.info.run_id, status="FINISHED")
-
-
-def _git(*args: str) -> str:
-    try:
-        done = subprocess.run(
-            ["git", *args], capture_output=True, text=True, check=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout.strip()
 
 
 def _now_ms() -> int:
