@@ -128,7 +128,7 @@ def studies(runs: Sequence[Run], profile: str) -> list[list[Run]]:
     for run in runs:
         if run.profile == profile:
             groups.setdefault(_without_seeds(run.params), []).append(run)
-    for group in groups.values():  # one run per seed: the newest experiment wins
+    for group in groups.values():  # by seed (`_one_per_seed` drops a seed run twice)
         group.sort(key=lambda run: run.seed)
     return sorted(groups.values(), key=len, reverse=True)
 
@@ -145,36 +145,34 @@ def _without_seeds(params: Mapping[str, Any]) -> str:
 
 def model_results(runs: Sequence[Run]) -> list[ModelResult]:
     """Each model of a study, in the leaderboard's order, over the runs (seeds) that have it."""
+    from textdistill.leaderboard import distill_entries, finetune_entries
+
     params = runs[0].params
     finetune, teacher, students = (params.get(k) or {} for k in ("finetune", "teacher", "students"))
-    entries = [
-        (
-            "finetune",
-            m,
-            params.get("loss", "ce"),
-            finetune.get("dataset"),
-            f"metrics/finetune/{m}.json",
-        )
-        for m in finetune.get("models", {})
-    ]
+    entries = finetune_entries(
+        list(finetune.get("models", {})),
+        params.get("loss", "ce"),
+        str(finetune.get("dataset")),
+        Path("metrics/finetune"),
+    )
     if teacher:
-        entries.append(("teacher", "vdcnn", "ce", teacher.get("dataset"), "metrics/teacher.json"))
-    entries += [
-        ("student", arch, kd, teacher.get("dataset"), f"metrics/students/{arch}-{kd}.json")
-        for arch in students.get("archs", [])
-        for kd in students.get("kd_modes", [])
-    ]
-    results = []
-    for branch, model, variant, dataset, path in entries:
-        found = [(run.seed, run.metrics[path]) for run in runs if path in run.metrics]
-        if not found:
-            continue
-        name = (
-            "teacher"
-            if branch == "teacher"
-            else f"{branch}/{model}" + (f"-{variant}" if branch == "student" else "")
+        entries += distill_entries(
+            students.get("archs", []),
+            students.get("kd_modes", []),
+            str(teacher.get("dataset")),
+            Path("metrics/teacher.json"),
+            Path("metrics/students"),
         )
-        results.append(_model_result(name, branch, model, variant, str(dataset), found))
+    results = []
+    for entry in entries:
+        path = entry.metrics_path.as_posix()
+        found = [(run.seed, run.metrics[path]) for run in runs if path in run.metrics]
+        if found:
+            results.append(
+                _model_result(
+                    entry.name, entry.branch, entry.model, entry.variant, entry.task, found
+                )
+            )
     return results
 
 
