@@ -242,8 +242,11 @@ def _roll_forward(journal: Path) -> None:
 def _remove_stale(target: Path) -> None:
     """Temporaries of `target` left by a killed run (this stage's lock is held: none is live)."""
     if target.parent.is_dir():
-        for stale in target.parent.glob(f".{target.name}{_STAGED}*"):
-            _remove(stale)
+        # The staged siblings, and the atomic writers' temporaries of those (`..<name>.staged-*`:
+        # a kill inside `atomic_dir(staged)` leaves one beside it).
+        for pattern in (f".{target.name}{_STAGED}*", f"..{target.name}{_STAGED}*"):
+            for stale in target.parent.glob(pattern):
+                _remove(stale)
         _remove(target.with_name(f".{target.name}.old"))
 
 
