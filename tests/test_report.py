@@ -201,3 +201,28 @@ def test_the_chart_labels_every_model() -> None:
         svg = ElementTree.fromstring(accuracy_svg(results, "real", cost))
         texts = {element.text for element in svg.iter("{http://www.w3.org/2000/svg}text")}
         assert {result.name for result in results} <= texts
+
+
+def test_each_variant_study_is_paired_with_the_main_one_by_seed() -> None:
+    from textdistill.report import _ablation_tables, ablations
+
+    pca = {"model": {"simpler_cnn": {"embedding_init": "teacher_pca"}}}
+    main = [
+        experiment(f"m{seed}", seed, 0.80 + d, 0.85 + d, students=PARAMS["students"] | pca)
+        for seed, d in ((0, 0.0), (1, 0.01), (2, 0.02))
+    ]
+    random = [experiment(f"r{seed}", seed, 0.70, 0.78) for seed in (0, 1)]
+    runs = list(parse_exp_show(exp_show(*main, *random)))
+    groups = studies(runs, "real")
+    assert [len(g) for g in groups] == [3, 2]
+    (found,) = ablations(_one_per_seed(groups[0]), groups[1:])
+    assert found.changes == ("students.model.simpler_cnn.embedding_init: teacher_pca -> -",)
+    by_pair = {(p.model, p.baseline): p for p in found.pairs}
+    same = by_pair[("student/simpler_cnn-none", "student/simpler_cnn-none")]
+    assert same.seeds == (0, 1) and same.differences == pytest.approx((0.10, 0.11))
+    # main's best simpler_cnn (kd, 0.85 + d) against the variant's plain one (0.70)
+    best = by_pair[("student/simpler_cnn-kd", "student/simpler_cnn-none")]
+    assert best.differences == pytest.approx((0.15, 0.16))
+    table = "\n".join(_ablation_tables([found]))
+    assert "`students.model.simpler_cnn.embedding_init: teacher_pca -> -`" in table
+    assert "| student/simpler_cnn-kd | student/simpler_cnn-none | 0, 1 | +15.50 |" in table

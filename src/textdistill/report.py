@@ -211,6 +211,84 @@ def paired_differences(results: Sequence[ModelResult]) -> list[Paired]:
     return pairs
 
 
+# --- ablations: the other studies of the profile, each against the main one ---------------
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """A study that differs from the main one in some params (an ingredient removed or
+    changed), its student models paired with the main study's by seed."""
+
+    changes: tuple[str, ...]  # "key: main value -> this value"
+    pairs: tuple[Paired, ...]  # main model minus this study's model
+
+
+def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested params as dotted keys (lists kept whole)."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat |= flat_params(value, f"{dotted}.")
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def ablations(main: Sequence[Run], others: Sequence[Sequence[Run]]) -> list[Ablation]:
+    """Each other study against `main`: which params differ, and for every student model both
+    have, main minus it over their common seeds; for each architecture also main's best model
+    (by mean accuracy) against the other study's plain student (e.g. against the source's
+    recipe: random embeddings, labelled rows, plain CE)."""
+    base = flat_params(json.loads(_without_seeds(main[0].params)))
+    main_results = [r for r in model_results(main) if r.branch == "student"]
+    found = []
+    for study in others:
+        runs = _one_per_seed(study)
+        theirs = {r.name: r for r in model_results(runs) if r.branch == "student"}
+        params = flat_params(json.loads(_without_seeds(runs[0].params)))
+        changes = tuple(
+            f"{key}: {base.get(key, '-')} -> {params.get(key, '-')}"
+            for key in sorted(set(base) | set(params))
+            if base.get(key) != params.get(key)
+        )
+        pairs = [_paired(ours, theirs[ours.name]) for ours in main_results if ours.name in theirs]
+        for arch in dict.fromkeys(r.model for r in main_results):
+            best = max(
+                (r for r in main_results if r.model == arch),
+                key=lambda r: statistics.fmean(r.accuracy),
+            )
+            plain = theirs.get(f"student/{arch}-none")
+            if plain is not None and best.name != plain.name:
+                pairs.append(_paired(best, plain))
+        found.append(Ablation(changes, tuple(p for p in pairs if p.seeds)))
+    return found
+
+
+def _paired(ours: ModelResult, theirs: ModelResult) -> Paired:
+    mine = dict(zip(ours.seeds, ours.accuracy, strict=True))
+    other = dict(zip(theirs.seeds, theirs.accuracy, strict=True))
+    seeds = tuple(sorted(set(mine) & set(other)))
+    return Paired(ours.name, theirs.name, seeds, tuple(mine[s] - other[s] for s in seeds))
+
+
+def _ablation_tables(found: Sequence[Ablation]) -> list[str]:
+    if not found:
+        return []
+    lines = [
+        "## Ablations: the main study against each variant",
+        "",
+        "Every other study of this profile (the same experiments, some params changed), each",
+        "student paired with the main study's by seed: main minus variant, test accuracy points.",
+        "A row `A vs B` with different models compares the main study's best model of an",
+        "architecture with the variant's plain student.",
+    ]
+    for ablation in found:
+        lines += ["", "Variant: " + "; ".join(f"`{c}`" for c in ablation.changes), ""]
+        lines += _paired_table(ablation.pairs, header=False)
+    return lines
+
+
 # --- rendering -----------------------------------------------------------------------------
 
 
@@ -305,7 +383,7 @@ def _machine(run: Run) -> str:
     return "not recorded"
 
 
-def _paired_table(pairs: Sequence[Paired]) -> list[str]:
+def _paired_table(pairs: Sequence[Paired], header: bool = True) -> list[str]:
     if not pairs:
         return []
     lines = [
@@ -315,6 +393,9 @@ def _paired_table(pairs: Sequence[Paired]) -> list[str]:
         "seed), in points; the interval is the 95 % t interval of the mean difference. An",
         "interval that contains 0 means the noise over these seeds is as large as the effect.",
         "",
+    ]
+    lines = lines if header else []
+    lines += [
         "| student | against | seeds | mean difference | 95 % interval | verdict |",
         "|---|---|---|---:|---|---|",
     ]
@@ -360,7 +441,9 @@ def write_report(
         write_text(chart, accuracy_svg(results, profile, cost))
         charts.append(chart.name)
     sources = source_figures(results, runs[0].params)
-    write_text(out, render(profile, runs, results, paired_differences(results), sources, charts))
+    report = render(profile, runs, results, paired_differences(results), sources, charts)
+    variants = _ablation_tables(ablations(runs, groups[1:]))
+    write_text(out, report + ("\n" + "\n".join(variants) + "\n" if variants else ""))
     return results
 
 
