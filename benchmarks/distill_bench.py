@@ -5,6 +5,8 @@
    source's way, minus its worse mistake of keeping gradients on.
 2. A teacher (VDCNN) epoch on cached encoder features, against the same epoch recomputing the
    frozen encoder's hidden states for every batch.
+3. Building an augmented transfer set (rows and seconds), and the teacher's pass over it (the
+   `teacher_logits` stage's work) in fp32 against bf16, to choose its precision by measuring.
 
 Both sides of each pair run the same loop, data, batches and optimiser; only where the
 teacher logits / features come from differs. Run after `make repro`:
@@ -25,13 +27,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from textdistill.config import load_params
 from textdistill.data.batching import iterate, train_batches
-from textdistill.distill import read_logits
 from textdistill.features import load_features
 from textdistill.io import write_json
 from textdistill.losses import build_loss
 from textdistill.models.cnn import build_student
 from textdistill.models.store import EncoderVDCNN, build_model, load_model
+from textdistill.teaching import (
+    build_students_data,
+    compute_teacher_logits,
+    load_students_data,
+    read_logits,
+    teacher_texts,
+)
 
 
 def timed_epoch(
@@ -60,16 +69,16 @@ def padded(batch: dict[str, Tensor], length: int) -> tuple[Tensor, Tensor]:
 
 
 def kd_pair(
-    features: Path,
+    transfer: Path,
     logits: Path,
     teacher: EncoderVDCNN,
     batch_size: int,
     repeats: int,
     device: torch.device,
 ) -> dict[str, Any]:
-    meta, data = load_features(features, with_features=False)
-    train = data["train"]
-    train.extras["teacher_logits"] = read_logits(logits)["train"]
+    meta, data = load_students_data(transfer)
+    train = data["transfer"]
+    train.extras["teacher_logits"] = read_logits(logits)["transfer"]
     loss = build_loss("dist")
     results = {}
     for mode in ("cached", "live"):
@@ -130,10 +139,55 @@ def teacher_pair(
     return results
 
 
+def transfer_and_teacher_pass(
+    prepared: Path,
+    encoder: Path,
+    teacher: Path,
+    samples_per_example: int,
+    batch_size: int,
+    device: torch.device,
+    scratch: Path,
+) -> dict[str, Any]:
+    """Build a transfer set with `samples_per_example` augmented copies per text, then run the
+    saved teacher over it in fp32 and in bf16 (same texts, same batches)."""
+    params = load_params()
+    config = params.transfer_config().model_copy(
+        update={
+            "augment": params.transfer_config().augment.model_copy(
+                update={"samples_per_example": samples_per_example}
+            )
+        }
+    )
+    dataset = params.teacher_config()
+    clean = params.prepare_config(dataset.dataset).clean
+    built = build_students_data(prepared, encoder, config, clean, dataset.max_length, scratch)
+    texts = teacher_texts(scratch, prepared)
+    classes = load_students_data(scratch)[0]["classes"]
+    passes = {}
+    for precision in ("fp32", "bf16"):
+        _, figures = compute_teacher_logits(teacher, texts, batch_size, device, precision, classes)
+        passes[precision] = {"seconds": figures["seconds"], "texts_per_s": figures["texts_per_s"]}
+    return {
+        "samples_per_example": samples_per_example,
+        "rows": built["rows"],
+        "labelled": built["labelled"],
+        "build_s": built["seconds"],
+        "teacher_pass": passes,
+        "teacher_texts": sum(len(t) for t in texts.values()),
+        "bf16_over_fp32_speed": round(
+            passes["bf16"]["texts_per_s"] / passes["fp32"]["texts_per_s"], 2
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=Path, default=Path("data/features/agnews"))
+    parser.add_argument("--transfer", type=Path, default=Path("data/transfer/agnews"))
     parser.add_argument("--logits", type=Path, default=Path("data/logits/agnews"))
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/agnews"))
+    parser.add_argument("--encoder", type=Path, default=Path("models/pretrained/bert"))
+    parser.add_argument("--samples-per-example", type=int, default=4)
     parser.add_argument("--teacher", type=Path, default=Path("models/teacher"))
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
@@ -148,8 +202,17 @@ def main() -> None:
     teacher.to(device)
     pairs = (args.batch_size, args.repeats, device)
     report = {
-        "kd_epoch": kd_pair(args.features, args.logits, teacher, *pairs),
+        "kd_epoch": kd_pair(args.transfer, args.logits, teacher, *pairs),
         "teacher_epoch": teacher_pair(args.features, teacher, spec, *pairs),
+        "transfer": transfer_and_teacher_pass(
+            args.prepared,
+            args.encoder,
+            args.teacher,
+            args.samples_per_example,
+            256,
+            device,
+            args.out.parent / "transfer-bench",
+        ),
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
     }

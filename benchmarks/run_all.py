@@ -4,8 +4,9 @@
 2. a no-op `dvc repro` (everything up to date);
 3. fine-tuning engine against the Hugging Face Trainer, and CPU bf16 against fp32
    (`finetune_bench.py`);
-4. KD with cached teacher logits against a teacher forward pass per step, and the teacher on
-   cached features against recomputing them (`distill_bench.py`).
+4. KD with cached teacher logits against a teacher forward pass per step, the teacher on
+   cached features against recomputing them, and building a transfer set and the teacher's
+   pass over it in fp32 and bf16 (`distill_bench.py`).
 
 Writes benchmarks/results.json and benchmarks/results.md and prints the table.
 
@@ -123,6 +124,20 @@ def table(results: dict[str, Any]) -> str:
             "teacher epoch: recomputed / cached features",
             f"{distill['teacher_epoch']['speedup']:.1f}x",
             f"{distill['teacher_epoch']['recomputed_epoch_s']:.2f} s vs {distill['teacher_epoch']['cached_epoch_s']:.2f} s",
+        ),
+    ]
+    transfer = distill["transfer"]
+    rows += [
+        (
+            f"transfer set, {transfer['samples_per_example']} augmented copies per text",
+            f"{transfer['build_s']:.1f} s",
+            f"{transfer['rows']} rows from {transfer['labelled']} labelled",
+        ),
+        (
+            "teacher pass over it: bf16 / fp32 (texts/s)",
+            f"{transfer['bf16_over_fp32_speed']:.2f}x",
+            f"{transfer['teacher_texts']} texts: fp32 {transfer['teacher_pass']['fp32']['seconds']} s,"
+            f" bf16 {transfer['teacher_pass']['bf16']['seconds']} s",
         ),
     ]
     bf16, fp32 = (ft["runs"][name] for name in ft["summary"]["precision_runs"])
