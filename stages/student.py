@@ -15,7 +15,7 @@ PathOption = click.Path(path_type=Path)
 @click.command()
 @click.argument("arch")
 @click.argument("kd_mode")
-@click.option("--features", type=PathOption, required=True, help="data/features/<dataset> (ids)")
+@click.option("--transfer", type=PathOption, required=True, help="data/transfer/<dataset>")
 @click.option("--logits", type=PathOption, required=True, help="data/logits/<dataset>")
 @click.option("--data", type=PathOption, required=True, help="data/prepared/<dataset> (latency)")
 @click.option("--out", type=PathOption, required=True, help="models/students/<arch>-<kd>")
@@ -26,7 +26,7 @@ PathOption = click.Path(path_type=Path)
 def main(
     arch: str,
     kd_mode: str,
-    features: Path,
+    transfer: Path,
     logits: Path,
     data: Path,
     out: Path,
@@ -36,7 +36,7 @@ def main(
 ) -> None:
     params = load_params(params_file)
     job = StudentJob.from_params(
-        params, arch, kd_mode, features_dir=features, logits_dir=logits, data_dir=data
+        params, arch, kd_mode, transfer_dir=transfer, logits_dir=logits, data_dir=data
     )
     result = run_training_stage(job, Outputs(model=out, metrics=metrics, plots=plots))
     click.echo(result.summary(job.stage))

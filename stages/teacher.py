@@ -1,4 +1,4 @@
-"""Stage teacher: train the VDCNN on cached encoder features; write the model and its logits."""
+"""Stage teacher: train the VDCNN on cached encoder features (its logits: stage teacher_logits)."""
 
 from pathlib import Path
 
@@ -16,7 +16,6 @@ PathOption = click.Path(path_type=Path)
 @click.option("--features", type=PathOption, required=True, help="data/features/<dataset>")
 @click.option("--data", type=PathOption, required=True, help="data/prepared/<dataset> (latency)")
 @click.option("--out", type=PathOption, required=True, help="models/teacher")
-@click.option("--logits", type=PathOption, required=True, help="data/logits/<dataset>")
 @click.option("--metrics", type=PathOption, required=True, help="metrics/teacher.json")
 @click.option("--plots", type=PathOption, required=True, help="metrics/teacher/")
 @click.option("--params", "params_file", default="params.yaml", show_default=True)
@@ -25,13 +24,12 @@ def main(
     features: Path,
     data: Path,
     out: Path,
-    logits: Path,
     metrics: Path,
     plots: Path,
     params_file: str,
 ) -> None:
     job = TeacherJob.from_params(load_params(params_file), features, data)
-    outputs = Outputs(model=out, metrics=metrics, plots=plots, extra={"logits": logits})
+    outputs = Outputs(model=out, metrics=metrics, plots=plots)
     click.echo(run_training_stage(job, outputs).summary(job.stage))
 
 

@@ -111,6 +111,11 @@ TINY = {  # a few hundred rows, one epoch, short texts: every stage runs in seco
         "train": {"epochs": 1, "batch_size": 32},
     },
     "students": {"train": {"epochs": 1, "batch_size": 32}, "latency_examples": 3},
+    # Every part of the transfer set: labelled rows, an unlabelled file, augmented copies.
+    "transfer": {
+        "unlabelled": [{"path": "tests/data/unlabelled_news.txt", "format": "lines"}],
+        "augment": {"samples_per_example": 1},
+    },
 }
 
 

@@ -1,4 +1,5 @@
-"""The distillation branch on a tiny real encoder: features once, teacher, cached logits, student."""
+"""The distillation branch on a tiny real encoder: features once, the teacher, the transfer set,
+the teacher's cached logits on it, and students."""
 
 from __future__ import annotations
 
@@ -10,20 +11,26 @@ import pandas as pd
 import pytest
 import torch
 
-from textdistill.config import EncoderSpec, TrainConfig
-from textdistill.distill import (
-    read_logits,
-    teacher_logits,
-    train_student,
-    train_teacher,
-    write_logits,
-)
+from textdistill.config import CleanConfig, EncoderSpec, TrainConfig, TransferConfig
+from textdistill.distill import train_student, train_teacher
+from textdistill.errors import TextdistillError
 from textdistill.features import compute_features, load_features
+from textdistill.io import write_json
 from textdistill.losses import build_loss
 from textdistill.models.pretrained import materialize_named
 from textdistill.models.store import EncoderVDCNN, load_model, save_model
+from textdistill.teaching import (
+    TEXTS,
+    build_students_data,
+    compute_teacher_logits,
+    load_students_data,
+    read_logits,
+    teacher_texts,
+    write_logits,
+)
 
 CLASSES = ["sports", "tech"]
+CLEAN = CleanConfig(pattern=r"[^\w\s]", replacement="", lowercase=False)
 TRAIN = TrainConfig(epochs=2, batch_size=8, lr=1e-3, eval_batch_size=16, device="cpu")
 VDCNN = {"depth": 9, "fc_dim": 32}
 
@@ -41,6 +48,10 @@ def frame(n: int, seed: int) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Encoder, prepared data, features, a trained and saved teacher, a transfer set (labelled
+    rows, an unlabelled file, augmented copies) and the teacher's logits on it."""
+    from transformers import AutoTokenizer
+
     root = tmp_path_factory.mktemp("distill")
     specs = {
         "bert": EncoderSpec(source="package"),
@@ -48,10 +59,47 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     materialize_named("tiny", specs, root / "encoder")
     splits = {"train": frame(48, 0), "val": frame(16, 1), "test": frame(16, 2)}
+    (root / "prepared").mkdir()
+    for name, split in splits.items():
+        split.to_parquet(root / "prepared" / f"{name}.parquet", index=False)
+    write_json(root / "prepared" / "classes.json", CLASSES)
     compute_features(
         root / "encoder", CLASSES, splits, root / "features", 16, 32, torch.device("cpu")
     )
-    return {"root": root, "encoder": root / "encoder", "features": root / "features"}
+    teacher = train_teacher(root / "features", VDCNN, TRAIN, build_loss("ce"), seed=0)
+    tokenizer = AutoTokenizer.from_pretrained(root / "encoder")
+    save_model(teacher.model, teacher.spec, tokenizer, root / "teacher")
+    # Unlabelled texts, one a validation text in other case and spacing: it must not get in.
+    held_out = splits["val"]["text"].iloc[0]
+    lines = ["goal coach team!", "chip  code data", held_out.upper(), "", "match season goal"]
+    (root / "unlabelled.txt").write_text("\n".join(lines), encoding="utf-8")
+    config = TransferConfig.model_validate(
+        {
+            "unlabelled": [{"path": str(root / "unlabelled.txt")}],
+            "augment": {"samples_per_example": 3, "p_mask": 0.2, "p_replace": 0.2},
+            "neighbours": 3,
+        }
+    )
+    staged = root / "transfer"
+    build_students_data(root / "prepared", root / "encoder", config, CLEAN, 16, staged)
+    logits, _ = compute_teacher_logits(
+        root / "teacher",
+        teacher_texts(staged, root / "prepared"),
+        32,
+        torch.device("cpu"),
+        "fp32",
+        CLASSES,
+    )
+    write_logits(logits, root / "logits")
+    return {
+        "root": root,
+        "encoder": root / "encoder",
+        "features": root / "features",
+        "prepared": root / "prepared",
+        "teacher": root / "teacher",
+        "transfer": root / "transfer",
+        "logits": root / "logits",
+    }
 
 
 def test_feature_cache_is_float16_fixed_length_and_memory_mapped(cache: dict[str, Path]) -> None:
@@ -63,41 +111,88 @@ def test_feature_cache_is_float16_fixed_length_and_memory_mapped(cache: dict[str
     assert all(row[0] == 101 for row in data["train"].input_ids)  # [CLS], padding stripped
 
 
-@pytest.mark.filterwarnings("ignore:DIST with 2 classes")
-def test_teacher_then_students_from_cached_logits(cache: dict[str, Path]) -> None:
-    teacher = train_teacher(cache["features"], VDCNN, TRAIN, build_loss("ce"), seed=0)
-    logits = teacher_logits(teacher, TRAIN)
-    assert {name: values.shape for name, values in logits.items()} == {
-        "train": (48, 2),
+def test_the_transfer_set_holds_labelled_unlabelled_and_augmented_rows_never_held_out(
+    cache: dict[str, Path],
+) -> None:
+    transfer = pd.read_parquet(cache["transfer"] / TEXTS)
+    labelled = transfer[transfer["origin"] == "labelled"]
+    assert labelled["text"].tolist() == frame(48, 0)["text"].tolist()  # kept exactly, in order
+    unlabelled = transfer[transfer["origin"] == "unlabelled"]["text"].tolist()
+    assert unlabelled == ["goal coach team", "chip code data", "match season goal"]  # cleaned
+    augmented = transfer[transfer["origin"] == "augmented"]
+    assert len(augmented) > 48 and (augmented["label"] == -1).all()
+    assert augmented["text"].str.contains("[UNK]", regex=False).any()  # masked for the student
+    assert augmented["teacher_text"].str.contains("[MASK]", regex=False).any()  # and the teacher
+    held_out = {" ".join(t.lower().split()) for n in (1, 2) for t in frame(16, n)["text"]}
+    for column in ("text", "teacher_text"):
+        keys = {" ".join(t.lower().split()) for t in transfer[column]}
+        assert not keys & held_out
+    meta, data = load_students_data(cache["transfer"])
+    assert meta["rows"] == {"transfer": len(transfer), "val": 16, "test": 16}
+    assert (data["transfer"].labels == transfer["label"].to_numpy()).all()
+    assert all(row[0] == 101 and len(row) <= 16 for row in data["transfer"].input_ids)
+
+
+def test_teacher_logits_come_from_the_saved_teacher_on_the_teachers_rendering(
+    cache: dict[str, Path],
+) -> None:
+    logits = read_logits(cache["logits"])
+    rows = len(pd.read_parquet(cache["transfer"] / TEXTS))
+    assert {k: v.shape for k, v in logits.items()} == {
+        "transfer": (rows, 2),
         "val": (16, 2),
         "test": (16, 2),
     }
-    np.testing.assert_allclose(logits["test"], teacher.result.test_logits, rtol=1e-5, atol=1e-5)
+    assert logits["transfer"].dtype == np.float32
+    # The labelled rows come first: the teacher on them equals the teacher on its own features.
+    teacher = train_teacher(cache["features"], VDCNN, TRAIN, build_loss("ce"), seed=0)
+    np.testing.assert_allclose(logits["test"], teacher.result.test_logits, rtol=1e-2, atol=1e-2)
+    texts = teacher_texts(cache["transfer"], cache["prepared"])
+    with pytest.raises(TextdistillError, match="classifies"):
+        compute_teacher_logits(cache["teacher"], texts, 8, torch.device("cpu"), "fp32", ["a", "b"])
+
+
+@pytest.mark.filterwarnings("ignore:DIST with 2 classes")
+def test_distilled_students_train_on_the_transfer_set_plain_ones_on_the_labelled_rows(
+    cache: dict[str, Path], tmp_path: Path
+) -> None:
+    logits = read_logits(cache["logits"])
+    rows = len(logits["transfer"])
     # Four cached test rows name the other class: agreement measured against anything but the
     # cache (the labels, the teacher in memory) would come out different. Test rows only score.
     logits["test"][:4] = np.flip(logits["test"][:4], axis=1).copy()
-    write_logits(logits, cache["root"] / "logits")
-    assert read_logits(cache["root"] / "logits")["train"].dtype == np.float32
+    write_logits(logits, tmp_path / "logits")
 
     student = train_student(
-        cache["features"],
-        cache["root"] / "logits",
-        "simpler_cnn",
-        {},
-        TRAIN,
-        build_loss("dist"),
-        seed=0,
+        cache["transfer"], tmp_path / "logits", "simpler_cnn", {}, TRAIN, build_loss("dist"), 0
     )
     # Agreement: the share of test rows where the student's and the cached teacher's top class
     # match, counted here row by row (16 rows: a multiple of 1/16, exact in floating point).
-    cached = read_logits(cache["root"] / "logits")["test"]
     student_test = student.result.test_logits
-    assert student_test.shape == cached.shape == (16, 2)
     matches = sum(
-        int(np.argmax(s) == np.argmax(t)) for s, t in zip(student_test, cached, strict=True)
+        int(np.argmax(s) == np.argmax(t)) for s, t in zip(student_test, logits["test"], strict=True)
     )
     assert student.result.extra["teacher_agreement"] == matches / 16
-    assert student.result.train_samples == 2 * (48 // 8) * 8  # KD drops partial batches
+    assert student.result.extra["train_rows"] == rows
+    assert student.result.train_samples == 2 * (rows // 8) * 8  # KD drops partial batches
+
+    plain = train_student(
+        cache["transfer"], tmp_path / "logits", "simpler_cnn", {}, TRAIN, build_loss("ce"), 0
+    )
+    assert plain.result.extra["train_rows"] == 48  # the labelled rows: the train split
+    assert plain.result.train_samples == 2 * 48
+
+    mse = train_student(
+        cache["transfer"], tmp_path / "logits", "simpler_cnn", {}, TRAIN, build_loss("mse"), 0
+    )
+    assert mse.result.extra["train_rows"] == rows
+
+    (tmp_path / "short").mkdir()
+    write_logits({k: v[:-1] for k, v in logits.items()}, tmp_path / "short")
+    with pytest.raises(TextdistillError, match="rerun the teacher_logits stage"):
+        train_student(
+            cache["transfer"], tmp_path / "short", "simpler_cnn", {}, TRAIN, build_loss("kd"), 0
+        )
 
 
 def test_saved_teacher_and_student_reload_and_predict_alike(cache: dict[str, Path]) -> None:
@@ -126,10 +221,8 @@ def test_predict_cli_on_a_saved_student(cache: dict[str, Path], tmp_path: Path) 
 
     from textdistill.cli import main
 
-    teacher = train_teacher(cache["features"], VDCNN, TRAIN, build_loss("ce"), seed=0)
-    write_logits(teacher_logits(teacher, TRAIN), tmp_path / "logits")
     student = train_student(
-        cache["features"], tmp_path / "logits", "simple_cnn", {}, TRAIN, build_loss("kd"), seed=0
+        cache["transfer"], cache["logits"], "simple_cnn", {}, TRAIN, build_loss("kd"), seed=0
     )
     student.spec["clean"] = {"pattern": r"[^\w\s]", "replacement": "", "lowercase": False}
     save_model(
@@ -159,7 +252,7 @@ def test_predict_cli_on_a_saved_student(cache: dict[str, Path], tmp_path: Path) 
 
     missing = runner.invoke(main, ["predict", "--model", str(tmp_path / "absent"), "x"])
     assert missing.exit_code != 0 and "no model at" in missing.output
-    not_a_model = runner.invoke(main, ["predict", "--model", str(tmp_path / "logits"), "x"])
+    not_a_model = runner.invoke(main, ["predict", "--model", str(cache["logits"]), "x"])
     assert not_a_model.exit_code != 0 and "is not a textdistill model" in not_a_model.output
 
     # Bad input and broken model files: one line each, never a traceback.
@@ -189,15 +282,43 @@ def test_a_teacher_pca_student_starts_from_the_encoders_embeddings(
 ) -> None:
     from textdistill.models.embeddings import teacher_embedding
 
-    teacher = train_teacher(cache["features"], VDCNN, TRAIN, build_loss("ce"), seed=0)
-    write_logits(teacher_logits(teacher, TRAIN), tmp_path / "logits")
     params = {"embedding_init": "teacher_pca", "freeze_embedding": True}
     student = train_student(
-        cache["features"], tmp_path / "logits", "simpler_cnn", params, TRAIN, build_loss("ce"), 0
+        cache["transfer"], cache["logits"], "simpler_cnn", params, TRAIN, build_loss("ce"), 0
     )
     expected = teacher_embedding(cache["encoder"], 128)
     torch.testing.assert_close(student.model.embedding.weight.detach(), expected)  # frozen
     plain = train_student(
-        cache["features"], tmp_path / "logits", "simpler_cnn", {}, TRAIN, build_loss("ce"), 0
+        cache["transfer"], cache["logits"], "simpler_cnn", {}, TRAIN, build_loss("ce"), 0
     )
     assert not torch.allclose(plain.model.embedding.weight, expected)
+
+
+def test_a_fine_tuned_encoder_teaches_through_the_same_path(
+    cache: dict[str, Path], tmp_path: Path
+) -> None:
+    """`students.teacher: models/finetune/<model>`: its logits come from the classifier as saved,
+    at its own max length, and students train on them as on the VDCNN's."""
+    from textdistill.models.classifier import load_classifier, save_classifier
+
+    classifier, tokenizer = load_classifier(cache["encoder"], CLASSES, seed=0)
+    save_classifier(classifier, tokenizer, tmp_path / "bert")
+    write_json(
+        tmp_path / "bert" / "model.json", {"kind": "finetune", "classes": CLASSES, "max_length": 12}
+    )
+    texts = teacher_texts(cache["transfer"], cache["prepared"])
+    logits, figures = compute_teacher_logits(
+        tmp_path / "bert", texts, 8, torch.device("cpu"), "fp32", CLASSES
+    )
+    encoded = tokenizer(
+        texts["test"][:3], truncation=True, max_length=12, padding=True, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        direct = classifier.eval()(encoded["input_ids"], encoded["attention_mask"]).numpy()
+    np.testing.assert_allclose(logits["test"][:3], direct, rtol=1e-4, atol=1e-4)
+    assert figures["rows"] == sum(len(t) for t in texts.values()) and figures["texts_per_s"] > 0
+    write_logits(logits, tmp_path / "logits")
+    student = train_student(
+        cache["transfer"], tmp_path / "logits", "simpler_cnn", {}, TRAIN, build_loss("mse"), 0
+    )
+    assert student.result.extra["train_rows"] == len(logits["transfer"])

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 MODELS = ["finetune/bert", "finetune/distilbert", "finetune/tinybert", "teacher"] + [
     f"student/{arch}-{kd}"
     for arch in ("simple_cnn", "simpler_cnn")
-    for kd in ("none", "kd", "dist")
+    for kd in ("none", "kd", "dist", "mse")
 ]
 
 
@@ -127,7 +127,7 @@ def test_mlflow_server_serves_a_run_per_stage_with_metrics(pipeline: tuple[Path,
         + [
             f"student@{a}-{k}"
             for a in ("simple_cnn", "simpler_cnn")
-            for k in ("none", "kd", "dist")
+            for k in ("none", "kd", "dist", "mse")
         ]
     )
     for stage in expected:

@@ -129,6 +129,22 @@ CASES: list[tuple[str, tuple[str, Any], str]] = [
     # batches: a distilled student drops its last partial batch
     ("KD batch > split", ("students.train.batch_size", 5000), "prepare.agnews.splits.train"),
     ("DIST batch of 1", ("students.train.batch_size", 1), "students.train.batch_size"),
+    # Tang et al.'s MSE on logits
+    ("MSE alpha > 1", ("kd.mse.alpha", 1.5), "kd.mse.alpha"),
+    ("MSE temperature", ("kd.mse.temperature", 2.0), "kd.mse.temperature"),
+    # the teacher the students learn from
+    ("teacher not a model dir", ("students.teacher", "models/vdcnn"), "students.teacher"),
+    ("unknown fine-tuned teacher", ("students.teacher", "models/finetune/roberta"), "lists"),
+    ("teacher on other data", ("students.teacher", "models/finetune/bert"), "finetune.dataset="),
+    # the transfer set
+    ("mask probability > 1", ("transfer.augment.p_mask", 1.5), "transfer.augment.p_mask"),
+    ("mask + replace > 1", ("transfer.augment.p_replace", 0.95), "p_mask + p_replace"),
+    ("negative draws", ("transfer.augment.samples_per_example", -1), "samples_per_example"),
+    ("n-gram of 0", ("transfer.augment.max_ngram", 0), "transfer.augment.max_ngram"),
+    ("augment typo", ("transfer.augment.p_masking", 0.1), "transfer.augment.p_masking"),
+    ("unlabelled format", ("transfer.unlabelled", [{"path": "a.txt", "format": "csv"}]), "format"),
+    ("unlabelled without path", ("transfer.unlabelled", [{"format": "lines"}]), "path"),
+    ("no neighbours", ("transfer.neighbours", 0), "transfer.neighbours"),
     # a bad value is blamed on the key it came from
     ("bad shared lr", ("finetune.train.lr", -1.0), "finetune.train.lr"),
     ("bad override", ("finetune.models.tinybert.lr", -1.0), "finetune.models.tinybert.lr"),
@@ -347,3 +363,10 @@ def test_mirrors_are_strict_on_types_where_a_constructor_would_coerce() -> None:
     assert not accepts(VDCNNParams, {"mask_padding": "no"})
     assert not accepts(STUDENT_PARAMS["bilstm"], {"hidden_size": 8.0})
     assert not accepts(LOSS_PARAMS["kd"], {"temperature": "4"})
+
+
+def test_a_fine_tuned_teacher_on_the_students_data_is_accepted() -> None:
+    params = parse_params(
+        edited(("finetune.dataset", "agnews"), ("students.teacher", "models/finetune/tinybert"))
+    )
+    assert params.students_config().teacher == "models/finetune/tinybert"

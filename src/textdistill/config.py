@@ -386,8 +386,8 @@ LOSS_PARAMS: dict[str, type[Section]] = {
 }
 FINETUNE_LOSSES = ("ce", "focal")  # the losses that need no teacher's logits
 # KD mode of a student -> the loss it trains with (`none` is the plain student).
-KD_LOSSES = {"none": "ce", "kd": "kd", "dist": "dist"}
-KDMode = Literal["none", "kd", "dist"]
+KD_LOSSES = {"none": "ce", "kd": "kd", "dist": "dist", "mse": "mse"}
+KDMode = Literal["none", "kd", "dist", "mse"]
 
 
 class VDCNNParams(Section):
@@ -616,11 +616,63 @@ class TeacherConfig(Section):
         return vdcnn
 
 
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+
+class UnlabelledSource(Section):
+    """A file of texts without labels for the transfer set: `lines` is one text per line
+    (UTF-8, optionally .gz/.bz2/.xz); a dataset format (`fasttext`, `agnews_csv`) has its
+    labels dropped. A relative path is relative to the repository root."""
+
+    path: Annotated[str, Field(min_length=1)]
+    format: Literal["lines", "fasttext", "agnews_csv"] = "lines"
+
+
+class AugmentConfig(Section):
+    """Tang et al. (2019)'s augmentation (textdistill.data.transfer): per word one draw masks
+    it (p_mask) or swaps in a nearest neighbour (p_replace); then with p_ng only an n-gram
+    (n in 1..max_ngram) is kept; `samples_per_example` draws per text (0: no augmentation)."""
+
+    p_mask: Probability = 0.1
+    p_replace: Probability = 0.1
+    p_ng: Probability = 0.25
+    max_ngram: PositiveInt = 5
+    samples_per_example: Annotated[int, Field(ge=0)] = 0
+    augment_unlabelled: bool = True
+
+    @model_validator(mode="after")
+    def _one_draw_per_word(self) -> AugmentConfig:
+        if self.p_mask + self.p_replace > 1:
+            raise ValueError(
+                f"p_mask + p_replace share one draw per word: their sum must be <= 1, got "
+                f"{self.p_mask + self.p_replace}"
+            )
+        return self
+
+
+class TransferConfig(Section):
+    """The students' transfer set (stage `transfer`): the labelled train split, unlabelled
+    texts and augmented copies, every row labelled by the teacher (stage `teacher_logits`)."""
+
+    unlabelled: list[UnlabelledSource] = []
+    augment: AugmentConfig = AugmentConfig()
+    neighbours: PositiveInt = 15  # candidates per word for p_replace, by embedding cosine
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
+# `students.teacher`: the model whose logits the students learn from.
+VDCNN_TEACHER = "models/teacher"
+FINETUNED_TEACHER = re.compile(r"models/finetune/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)")
+
+
 class StudentsConfig(Section):
     """Students: a matrix of architectures x KD modes, on the teacher's data and logits."""
 
     archs: Annotated[list[StudentArch], Field(min_length=1)]
     kd_modes: Annotated[list[KDMode], Field(min_length=1)]
+    # The teacher they learn from: the VDCNN (models/teacher) or a fine-tuned encoder of the
+    # finetune branch (models/finetune/<name>, fine-tuned on the teacher's dataset).
+    teacher: str = VDCNN_TEACHER
     model: dict[str, dict[str, Any]] = {}  # per-arch constructor params (STUDENT_PARAMS)
     train: TrainConfig
     latency_examples: PositiveInt = 50
@@ -655,7 +707,8 @@ class Params(Section):
     finetune: FinetuneConfig | None = None
     teacher: TeacherConfig | None = None
     students: StudentsConfig | None = None
-    # Distillation losses by KD mode: none (plain CE), kd (Hinton), dist (DIST).
+    transfer: TransferConfig = TransferConfig()
+    # Distillation losses by KD mode: none (plain CE), kd (Hinton), dist (DIST), mse (Tang).
     kd: dict[str, dict[str, Any]] = {"none": {}}
 
     @field_validator("download", "prepare", "pretrained")
@@ -713,7 +766,29 @@ class Params(Section):
             if missing:
                 message = f"lists {missing} with no kd.<mode> section"
                 errors.append(_problem(("students", "kd_modes"), message, missing))
+            errors += self._teacher_choice_errors(self.students.teacher)
         return errors
+
+    def _teacher_choice_errors(self, choice: str) -> list[InitErrorDetails]:
+        """`students.teacher` is the VDCNN or a model of the finetune branch on the same data."""
+        loc = ("students", "teacher")
+        if choice == VDCNN_TEACHER:
+            return []
+        match = FINETUNED_TEACHER.fullmatch(choice)
+        if match is None:
+            message = f"expected {VDCNN_TEACHER} or models/finetune/<one of finetune.models>"
+            return [_problem(loc, message, choice)]
+        if self.finetune is None or match["name"] not in self.finetune.models:
+            listed = sorted(self.finetune.models) if self.finetune else []
+            return [_problem(loc, f"finetune.models lists {listed}", choice)]
+        teacher_data = self.teacher.dataset if self.teacher else None
+        if self.finetune.dataset != teacher_data:
+            message = (
+                f"fine-tuned on {self.finetune.dataset!r}, but the students learn teacher.dataset "
+                f"{teacher_data!r}: set finetune.dataset={teacher_data} to distil from it"
+            )
+            return [_problem(loc, message, choice)]
+        return []
 
     def _encoder_errors(self) -> list[InitErrorDetails]:
         """Encoders named elsewhere exist; a derived one has a base and layers it can keep."""
@@ -822,6 +897,9 @@ class Params(Section):
 
     def students_config(self) -> StudentsConfig:
         return _present(self.students, "students")
+
+    def transfer_config(self) -> TransferConfig:
+        return self.transfer
 
     def is_sample(self, dataset: str) -> bool:
         """Whether `dataset` is the embedded sample (its scores are smoke figures)."""

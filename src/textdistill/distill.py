@@ -22,14 +22,15 @@ from textdistill.config import (
 )
 from textdistill.data.batching import Encoded
 from textdistill.data.prepare import read_prepared
-from textdistill.data.split import SPLITS
-from textdistill.features import META, load_features
-from textdistill.io import atomic_dir, read_json
+from textdistill.errors import TextdistillError
+from textdistill.features import load_features
+from textdistill.io import read_json
 from textdistill.lifecycle import DataRef, Fitted, Runnable, describe_training, model_size_mb
 from textdistill.losses import Loss
 from textdistill.models.embeddings import init_student_embedding
 from textdistill.models.store import build_model, load_model, save_model
-from textdistill.train import FitResult, Trainer, predict_logits, resolve_device, resolve_precision
+from textdistill.teaching import META, STUDENT_SPLITS, load_students_data, read_logits
+from textdistill.train import FitResult, Trainer
 
 TEACHER_INPUTS = ("features", "attention_mask")
 STUDENT_INPUTS = ("input_ids", "attention_mask")
@@ -69,35 +70,8 @@ def train_teacher(
     return Trained(model, spec, result, data)
 
 
-def teacher_logits(trained: Trained, config: TrainConfig) -> dict[str, np.ndarray]:
-    """The trained teacher's logits on every split, for the students to learn from."""
-    device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
-    return {
-        name: predict_logits(
-            trained.model,
-            trained.data[name],
-            TEACHER_INPUTS,
-            config.eval_batch_size,
-            device,
-            precision,
-        )
-        for name in SPLITS
-    }
-
-
-def write_logits(logits: dict[str, np.ndarray], out_dir: Path) -> None:
-    with atomic_dir(out_dir) as tmp:
-        for name, values in logits.items():
-            np.save(tmp / f"{name}.npy", values.astype(np.float32))
-
-
-def read_logits(logits_dir: Path) -> dict[str, np.ndarray]:
-    return {name: np.load(logits_dir / f"{name}.npy") for name in SPLITS}
-
-
 def train_student(
-    features_dir: Path,
+    transfer_dir: Path,
     logits_dir: Path,
     arch: str,
     params: dict[str, Any],
@@ -106,15 +80,21 @@ def train_student(
     seed: int,
     **options: Any,
 ) -> Trained:
-    """Train a student on the teacher's WordPiece ids; KD losses read the cached logits."""
-    meta, data = load_features(features_dir, with_features=False)
+    """Train a student on the teacher's WordPiece ids. A distilled one trains on the whole
+    transfer set with the teacher's cached logits (its CE term on the labelled rows only); a
+    plain one on the labelled rows alone, which are exactly the train split."""
+    meta, data = load_students_data(transfer_dir)
     logits = read_logits(logits_dir)
-    for name in SPLITS:
+    for name in STUDENT_SPLITS:
         if len(logits[name]) != len(data[name]):
-            raise ValueError(
-                f"{logits_dir}/{name}.npy has {len(logits[name])} rows, the data {len(data[name])}"
+            raise TextdistillError(
+                f"{logits_dir}/{name}.npy has {len(logits[name])} rows, {transfer_dir} "
+                f"{len(data[name])}: rerun the teacher_logits stage"
             )
         data[name].extras["teacher_logits"] = logits[name]
+    train = data["transfer"]
+    if not loss.accepts_unlabelled:
+        train = train.subset(np.flatnonzero(train.labels >= 0))
     spec = {
         "kind": "student",
         "arch": arch,
@@ -127,9 +107,10 @@ def train_student(
     # embedding_init: teacher_pca starts from the encoder's word embeddings (PCA to the width).
     init_student_embedding(model, Path(meta["encoder"]))
     trainer = Trainer(model, loss, config, inputs=STUDENT_INPUTS, seed=seed, **options)
-    result = trainer.fit(data["train"], data["val"], data["test"])
+    result = trainer.fit(train, data["val"], data["test"])
     agreement = float((result.test_logits.argmax(1) == logits["test"].argmax(1)).mean())
     result.extra["teacher_agreement"] = round(agreement, 6)
+    result.extra["train_rows"] = len(train)
     return Trained(model, spec, result, data)
 
 
@@ -138,7 +119,7 @@ def train_student(
 
 @dataclass
 class TeacherJob:
-    """`teacher`: the VDCNN on cached encoder features; its logits are an extra output."""
+    """`teacher`: the VDCNN on cached encoder features."""
 
     features_dir: Path
     config: TeacherConfig
@@ -182,7 +163,6 @@ class TeacherJob:
 
     def save(self, fitted: Fitted, model_dir: Path, extra: Mapping[str, Path]) -> None:
         assert self._trained is not None
-        write_logits(teacher_logits(self._trained, self.config.train), extra["logits"])
         spec = self._trained.spec | {"clean": self.data.clean}  # predict cleans as training did
         save_model(fitted.model, spec, fitted.tokenizer, model_dir)
 
@@ -210,8 +190,8 @@ class StudentJob:
 
     arch: str
     kd_mode: str
-    features_dir: Path  # the teacher's WordPiece ids
-    logits_dir: Path
+    transfer_dir: Path  # the transfer set, in the teacher encoder's WordPiece ids
+    logits_dir: Path  # the chosen teacher's logits on it
     model_params: dict[str, Any]
     kd_weights: dict[str, Any]
     loss: Loss
@@ -228,7 +208,7 @@ class StudentJob:
         arch: str,
         kd_mode: str,
         *,
-        features_dir: Path,
+        transfer_dir: Path,
         logits_dir: Path,
         data_dir: Path,
     ) -> StudentJob:
@@ -237,7 +217,7 @@ class StudentJob:
         return cls(
             arch=arch,
             kd_mode=kd_mode,
-            features_dir=features_dir,
+            transfer_dir=transfer_dir,
             logits_dir=logits_dir,
             model_params=config.model_params(arch),
             kd_weights=params.kd_weights(kd_mode),
@@ -262,17 +242,18 @@ class StudentJob:
             "arch": self.arch,
             "kd_mode": self.kd_mode,
             "kd": self.kd_weights,
+            "teacher": self.config.teacher,
             "model": self.model_params,
             "train": self.config.train.model_dump(),
         }
 
     @property
     def inputs(self) -> list[Path]:
-        return [self.features_dir / META, self.logits_dir]
+        return [self.transfer_dir / META, self.logits_dir]
 
     def fit(self, **trainer_options: Any) -> Fitted:
         trained = train_student(
-            self.features_dir,
+            self.transfer_dir,
             self.logits_dir,
             self.arch,
             self.model_params,
@@ -282,7 +263,7 @@ class StudentJob:
             **trainer_options,
         )
         self._spec = trained.spec | {"clean": self.data.clean}  # predict cleans as training did
-        encoder = read_json(self.features_dir / META)["encoder"]
+        encoder = read_json(self.transfer_dir / META)["encoder"]
         return _fitted(trained, AutoTokenizer.from_pretrained(encoder))
 
     def save(self, fitted: Fitted, model_dir: Path, extra: Mapping[str, Path]) -> None:
@@ -299,6 +280,8 @@ class StudentJob:
         return {
             "architecture": f"{self.arch} {self.model_params}",
             "distillation": f"{self.kd_mode} {self.kd_weights}",
+            "teacher": self.config.teacher if self.loss.needs_teacher else "none (plain)",
+            "training rows": scores.get("train_rows"),
             "training": describe_training(self.config.train),
             "best epoch (on validation)": fitted.result.best_epoch,
             "agreement with the teacher (test)": scores["teacher_agreement"],

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from textdistill.config import FINETUNED_TEACHER
 from textdistill.io import read_json
 from textdistill.plots import Point, pareto_front, scatter_svg
 
@@ -137,8 +138,10 @@ def distill_entries(
     teacher: Path,
     students: Path,
     source: str | None = None,
+    reference: str = "teacher",
 ) -> list[Entry]:
-    """The teacher and its students; `source` names the source dataset `dataset` is, if any."""
+    """The teacher and its students; `source` names the source dataset `dataset` is, if any;
+    `reference` the entry the students learnt from (the teacher, or `finetune/<model>`)."""
     entries = [Entry("teacher", "teacher", "vdcnn", "ce", dataset, teacher, None, source)]
     entries += [
         Entry(
@@ -148,7 +151,7 @@ def distill_entries(
             k,
             dataset,
             students / f"{a}-{k}.json",
-            "teacher",
+            reference,
             source,
         )
         for a in archs
@@ -188,6 +191,12 @@ def source_figure(
     return SOURCE_ACCURACY.get((data, branch, model, variant))
 
 
+def student_reference(teacher: str) -> str:
+    """The leaderboard entry of `students.teacher`: compression and speed-up are against it."""
+    match = FINETUNED_TEACHER.fullmatch(teacher)
+    return f"finetune/{match['name']}" if match else "teacher"
+
+
 def pipeline_entries(params: Params, finetune: Path, teacher: Path, students: Path) -> list[Entry]:
     """Every model the params train, each knowing whether its data is a source's data."""
     tuned, distill = params.finetune_config(), params.students_config()
@@ -206,6 +215,7 @@ def pipeline_entries(params: Params, finetune: Path, teacher: Path, students: Pa
         teacher,
         students,
         source=source_dataset(params.download_config(dataset)),
+        reference=student_reference(distill.teacher),
     )
     # A stand-in for the source's model (MiniLM as `bert`) gets no source figure.
     return [

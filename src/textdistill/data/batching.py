@@ -40,6 +40,12 @@ class Encoded:
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self))
 
+    def subset(self, indices: np.ndarray) -> Encoded:
+        """The examples at `indices`, in that order, with their extras."""
+        extras = {name: np.asarray(values)[indices] for name, values in self.extras.items()}
+        rows = [self.input_ids[i] for i in indices.tolist()]
+        return Encoded(rows, self.labels[indices], extras, self.pad_to)
+
 
 def encode(tokenizer, texts: Sequence[str], labels: Sequence[int], max_length: int) -> Encoded:
     """Tokenize once, truncating to `max_length`; padding happens per batch."""
