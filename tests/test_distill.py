@@ -322,3 +322,20 @@ def test_a_fine_tuned_encoder_teaches_through_the_same_path(
         cache["transfer"], tmp_path / "logits", "simpler_cnn", {}, TRAIN, build_loss("mse"), 0
     )
     assert student.result.extra["train_rows"] == len(logits["transfer"])
+
+
+def test_an_unlabelled_source_that_is_missing_or_not_utf8_is_named(tmp_path: Path) -> None:
+    from textdistill.config import UnlabelledSource
+    from textdistill.errors import DataError
+    from textdistill.teaching import read_unlabelled
+
+    with pytest.raises(DataError, match="absent.txt: no such file"):
+        read_unlabelled(UnlabelledSource(path=str(tmp_path / "absent.txt")), CLEAN)
+    (tmp_path / "latin1.txt").write_bytes("goal match\ncaf\xe9 match\n".encode("latin-1"))
+    with pytest.raises(DataError, match="latin1.txt:2"):
+        read_unlabelled(UnlabelledSource(path=str(tmp_path / "latin1.txt")), CLEAN)
+    (tmp_path / "news.txt").write_text("Goal!!  match\n\n?!\nchip, data\n", encoding="utf-8")
+    assert read_unlabelled(UnlabelledSource(path=str(tmp_path / "news.txt")), CLEAN) == [
+        "Goal match",
+        "chip data",
+    ]
