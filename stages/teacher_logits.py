@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from textdistill.config import load_params
+from textdistill.devices import claimed_gpu
 from textdistill.errors import report_errors
 from textdistill.io import read_json, stage_outputs, write_json
 from textdistill.teaching import META, compute_teacher_logits, teacher_texts, write_logits
@@ -28,13 +29,14 @@ def main(
     teacher: Path, transfer: Path, data: Path, out: Path, metrics: Path, params_file: str
 ) -> None:
     config = load_params(params_file).teacher_config()  # the teacher's inference settings
-    device = resolve_device(config.train.device)
-    precision = resolve_precision(config.feature_precision, device)
     classes = read_json(transfer / META)["classes"]
     texts = teacher_texts(transfer, data)
-    logits, figures = compute_teacher_logits(
-        teacher, texts, config.feature_batch_size, device, precision, classes
-    )
+    with claimed_gpu(config.train.device):  # one GPU per process when experiments run side by side
+        device = resolve_device(config.train.device)
+        precision = resolve_precision(config.feature_precision, device)
+        logits, figures = compute_teacher_logits(
+            teacher, texts, config.feature_batch_size, device, precision, classes
+        )
     with stage_outputs("teacher_logits", {"out": out, "metrics": metrics}) as staged:
         write_logits(logits, staged["out"])
         write_json(staged["metrics"], figures)

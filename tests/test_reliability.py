@@ -152,7 +152,8 @@ def test_two_queued_experiments_run_at_once_and_both_are_tracked(pipeline_clone:
             ],
             repo,
         )
-    run(["dvc", "queue", "start", "-j", "2"], repo)
+    # Two simulated GPUs: each training stage claims one (textdistill.devices).
+    run(["dvc", "queue", "start", "-j", "2"], repo, TEXTDISTILL_GPU_COUNT="2")
     deadline = time.monotonic() + 600
     while True:
         status = run(["dvc", "queue", "status"], repo).stdout
@@ -163,4 +164,17 @@ def test_two_queued_experiments_run_at_once_and_both_are_tracked(pipeline_clone:
     assert status.count("Success") >= 2, status
     with sqlite3.connect(repo / "mlflow.db") as db:
         names = {row[0] for row in db.execute("select name from runs where status = 'FINISHED'")}
+        claims = db.execute(
+            "select runs.name, runs.start_time, runs.end_time, tags.value from runs "
+            "join tags on tags.run_uuid = runs.run_uuid "
+            "where tags.key = 'gpu.claimed' and runs.name like 'q-tau%'"
+        ).fetchall()
     assert {"q-tau2/student@simpler_cnn-dist", "q-tau3/student@simpler_cnn-dist"} <= names
+    assert {name for name, *_ in claims} == {
+        "q-tau2/student@simpler_cnn-dist",
+        "q-tau3/student@simpler_cnn-dist",
+    }
+    assert {value for *_, value in claims} <= {"0 (simulated)", "1 (simulated)"}
+    (_, start_a, end_a, gpu_a), (_, start_b, end_b, gpu_b) = claims
+    if start_a < end_b and start_b < end_a:  # trained at the same time: never on one GPU
+        assert gpu_a != gpu_b, claims

@@ -145,6 +145,10 @@ class TeacherJob:
         return {"seed": self.seed} | self.config.model_dump()
 
     @property
+    def device(self) -> str:
+        return self.config.train.device
+
+    @property
     def inputs(self) -> list[Path]:
         return [self.features_dir]
 
@@ -230,6 +234,10 @@ class StudentJob:
     @property
     def stage(self) -> str:
         return f"student@{self.arch}-{self.kd_mode}"
+
+    @property
+    def device(self) -> str:
+        return self.config.train.device
 
     @property
     def title(self) -> str:

@@ -101,6 +101,10 @@ class FinetuneJob:
         return f"finetune@{self.model}"
 
     @property
+    def device(self) -> str:
+        return self.config.device
+
+    @property
     def title(self) -> str:
         return f"{self.model} fine-tuned on {self.data.name}"
 

@@ -21,6 +21,7 @@ from transformers import PreTrainedTokenizerBase
 
 from textdistill.config import Params, TrainConfig
 from textdistill.data.split import SPLITS
+from textdistill.devices import claimed_gpu
 from textdistill.evaluate import directory_size_mb, text_latency
 from textdistill.io import sha256, stage_outputs, write_json, write_text
 from textdistill.results import (
@@ -86,6 +87,10 @@ class TrainingJob(Protocol):
     @property
     def data(self) -> DataRef:
         """The dataset it trains on (logged as the MLflow run's inputs)."""
+
+    @property
+    def device(self) -> str:
+        """`train.device` (auto, cpu, cuda): whether the stage claims a GPU."""
 
     def fit(
         self, *, checkpoint_dir: Path, fingerprint: str, on_epoch: Callable[[EpochRecord], None]
@@ -162,7 +167,9 @@ def run_training_stage(job: TrainingJob, outputs: Outputs) -> StageResult:
     checkpoints = checkpoint_dir(job.stage)
     targets = {"model": outputs.model, "metrics": outputs.metrics, "plots": outputs.plots}
     targets |= dict(outputs.extra)
-    with stage_run(job.stage, job.params) as run:
+    with claimed_gpu(job.device) as gpu, stage_run(job.stage, job.params, True) as run:
+        if gpu is not None:  # which GPU of the machine, for runs queued side by side
+            run.set_tag("gpu.claimed", gpu.describe())
         job.data.log(run)
         with stage_outputs(job.stage, targets) as staged:
             fitted, scores = _fit_and_write(job, run, checkpoints, staged, list(outputs.extra))

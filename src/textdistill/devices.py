@@ -1,0 +1,92 @@
+"""One GPU per stage process: the claim that lets `dvc queue start -j N` use N GPUs.
+
+DVC's queue runs N experiments at once but gives its workers no devices (treeverse/dvc#4586),
+so every training would land on GPU 0. Instead each process that wants a GPU claims one: an OS
+file lock per device, `<repo>/.dvc/tmp/gpu-claims/gpu<i>.lock` (the main repository's, via
+`$DVC_ROOT`, so queued experiments in temporary copies share them). The first free device is
+taken and made the current CUDA device; when all are taken the process waits and says so. The
+lock is released when the process exits, however it exits: the kernel drops an flock with its
+last file descriptor, so a SIGKILLed holder frees its GPU.
+
+Devices are numbered as the process sees them (after `CUDA_VISIBLE_DEVICES`): give every
+worker the same visible set. `TEXTDISTILL_GPU_COUNT=N` simulates N GPUs (claims and waiting
+happen, the work stays on the CPU): the tests of this module run on machines without one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from textdistill.io import project_root
+
+SIMULATE_ENV = "TEXTDISTILL_GPU_COUNT"
+CLAIMS = Path(".dvc") / "tmp" / "gpu-claims"
+POLL_S = 2.0
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GpuClaim:
+    index: int
+    simulated: bool
+
+    def describe(self) -> str:
+        return f"{self.index} (simulated)" if self.simulated else str(self.index)
+
+
+def gpu_count() -> tuple[int, bool]:
+    """Visible CUDA devices, or the simulated count; and whether it is simulated."""
+    simulated = os.environ.get(SIMULATE_ENV)
+    if simulated:
+        return int(simulated), True
+    import torch
+
+    return (torch.cuda.device_count() if torch.cuda.is_available() else 0), False
+
+
+def claims_dir() -> Path:
+    return project_root() / CLAIMS
+
+
+@contextmanager
+def claimed_gpu(device: str = "auto", poll_s: float = POLL_S) -> Iterator[GpuClaim | None]:
+    """Hold a free GPU for the block (None: the device is `cpu`, or there is no GPU).
+
+    Waits, polling every `poll_s` seconds, while every GPU is held by another process.
+    """
+    count, simulated = gpu_count()
+    if device == "cpu" or count == 0:
+        yield None
+        return
+    directory = claims_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    waiting_since: float | None = None
+    while True:
+        for index in range(count):
+            lock = FileLock(str(directory / f"gpu{index}.lock"), thread_local=False)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue
+            try:
+                if not simulated:
+                    import torch
+
+                    torch.cuda.set_device(index)  # "cuda" now means this device
+                yield GpuClaim(index, simulated)
+            finally:
+                lock.release()
+            return
+        if waiting_since is None:
+            waiting_since = time.monotonic()
+            log.warning("all %d GPUs are claimed by other stages; waiting for one", count)
+        time.sleep(poll_s)
