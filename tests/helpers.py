@@ -31,6 +31,9 @@ def environment(**extra: str) -> dict[str, str]:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
         "HF_HUB_OFFLINE": "1",
+        # Training runs sample system metrics each second (10 s by default): tiny stages last
+        # a few seconds, and the tests check that the samples reach MLflow.
+        "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1",
     }
     env.pop("MLFLOW_TRACKING_URI", None)  # each clone logs to its own mlflow.db
     return env | extra

@@ -155,3 +155,19 @@ def test_every_training_run_names_its_dataset_in_mlflow(pipeline: tuple[Path, st
     assert "sample" in train.dataset.source and train.tags[0].value == "train"
     names = {item.dataset.name for item in by_stage["student@simpler_cnn-kd"].inputs.dataset_inputs}
     assert names == {"agnews/train", "agnews/val", "agnews/test"}
+
+
+def test_training_runs_carry_system_metrics(pipeline: tuple[Path, str]) -> None:
+    """MLflow's System metrics tab: CPU and memory sampled while each model trained."""
+    from mlflow import MlflowClient
+
+    repo, _ = pipeline
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("textdistill")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    by_stage = {run.data.tags["dvc.stage"]: run for run in runs}
+    for stage in ("finetune@bert", "teacher", "student@simple_cnn-mse"):
+        metrics = by_stage[stage].data.metrics
+        assert metrics["system/cpu_utilization_percentage"] >= 0, stage
+        assert metrics["system/system_memory_usage_megabytes"] > 0, stage
+    assert not any(key.startswith("system/") for key in by_stage["prepare@agnews"].data.metrics)

@@ -168,20 +168,40 @@ class StageRun:
 
 
 @contextmanager
-def stage_run(stage: str, params: Mapping[str, Any] | None = None) -> Iterator[StageRun]:
-    """Open a run for this stage execution; it ends FINISHED, or FAILED if the stage raises."""
+def stage_run(
+    stage: str, params: Mapping[str, Any] | None = None, system_metrics: bool = False
+) -> Iterator[StageRun]:
+    """Open a run for this stage execution; it ends FINISHED, or FAILED if the stage raises.
+
+    With `system_metrics`, MLflow's monitor samples CPU, memory, disk and network (and each
+    GPU's utilisation and memory, through nvidia-ml-py, when there is one) in a background
+    thread every `$MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL` seconds (10 by default) into the
+    run's `system/...` metrics: the System metrics tab of the MLflow UI.
+    """
     uri = tracking_uri()
     client, experiment_id = connect(uri)
     run = client.create_run(experiment_id, run_name=run_name(stage), tags=run_tags(stage))
     handle = StageRun(client, run.info.run_id, uri)
     if params:
         handle.log_params(params)
+    monitor = _system_monitor(run.info.run_id, uri) if system_metrics else None
     try:
         yield handle
     except BaseException:
         client.set_terminated(run.info.run_id, status="FAILED")
         raise
+    finally:
+        if monitor is not None:
+            monitor.finish()
     client.set_terminated(run.info.run_id, status="FINISHED")
+
+
+def _system_monitor(run_id: str, uri: str) -> Any:
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, tracking_uri=uri)
+    monitor.start()
+    return monitor
 
 
 def _now_ms() -> int:
