@@ -102,3 +102,17 @@ def test_kd_needs_cached_logits_and_drops_partial_batches() -> None:
     )
     result = trainer.fit(train, val, test)
     assert result.train_samples == 3 * (100 // 8) * 8
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_macro_f1_matches_scikit_learn_including_absent_classes(seed: int) -> None:
+    from sklearn.metrics import f1_score
+
+    from textdistill.evaluate import macro_f1
+
+    rng = np.random.default_rng(seed)
+    classes = int(rng.integers(2, 7))
+    labels = rng.integers(0, classes - seed % 2, 50)  # odd seeds: the last class never occurs
+    predictions = np.where(rng.random(50) < 0.6, labels, rng.integers(0, classes, 50))
+    expected = f1_score(labels, predictions, average="macro", labels=list(range(classes)))
+    assert macro_f1(labels, predictions, classes) == pytest.approx(expected, abs=1e-12)
