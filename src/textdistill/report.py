@@ -62,6 +62,8 @@ class ModelResult:
     parameters: int
     latency_ms: float  # median over seeds of each run's median single-text CPU latency
     teacher_agreement: float | None
+    best_epochs: tuple[int, ...] = ()  # the epoch chosen on validation, per seed
+    epochs: int = 0  # epochs run: a best epoch at the last one says "train longer"
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,8 @@ def _model_result(
         parameters=int(found[0][1]["model"]["parameters"]),
         latency_ms=statistics.median(m["cpu"]["latency_ms"] for _, m in found),
         teacher_agreement=statistics.fmean(agreement) if agreement else None,
+        best_epochs=tuple(int(m.get("best_epoch", 0)) for _, m in found),
+        epochs=max(int(m.get("train", {}).get("epochs_run", 0)) for _, m in found),
     )
 
 
@@ -324,8 +328,8 @@ def render(
         "(tokenization included, one thread). The source's figure appears only beside the model",
         "and data it was reported on.",
         "",
-        "| model | data | seeds | test acc | macro-F1 | parameters | CPU latency ms | agreement with teacher | source's acc |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| model | data | seeds | test acc | macro-F1 | parameters | CPU latency ms | agreement with teacher | best epoch / run | source's acc |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for result in results:
         source = sources.get(result.name)
@@ -333,7 +337,8 @@ def render(
         lines.append(
             f"| {result.name} | {result.dataset} | {len(result.seeds)} | {_mean_sd(result.accuracy)} "
             f"| {statistics.fmean(result.macro_f1):.4f} | {result.parameters:,} "
-            f"| {result.latency_ms:.2f} | {agreement} | {'-' if source is None else f'{source:.4f}'} |"
+            f"| {result.latency_ms:.2f} | {agreement} | {_best_epochs(result)} "
+            f"| {'-' if source is None else f'{source:.4f}'} |"
         )
     lines += ["", *_paired_table(pairs)]
     if charts:
@@ -412,6 +417,13 @@ def _paired_table(pairs: Sequence[Paired], header: bool = True) -> list[str]:
             f"| {100 * pair.mean:+.2f} | {shown} | {verdict} |"
         )
     return lines
+
+
+def _best_epochs(result: ModelResult) -> str:
+    """The validation-chosen epochs over the seeds against the epochs run ("9, 10, 10 / 10")."""
+    if not result.best_epochs or not result.epochs:
+        return "-"
+    return f"{', '.join(map(str, result.best_epochs))} / {result.epochs}"
 
 
 def _mean_sd(values: Sequence[float]) -> str:
