@@ -4,6 +4,7 @@ experiments side by side and at once. Runs on the tiny pipeline clone (see conft
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -178,3 +179,35 @@ def test_two_queued_experiments_run_at_once_and_both_are_tracked(pipeline_clone:
     (_, start_a, end_a, gpu_a), (_, start_b, end_b, gpu_b) = claims
     if start_a < end_b and start_b < end_a:  # trained at the same time: never on one GPU
         assert gpu_a != gpu_b, claims
+
+
+def test_students_distil_from_a_fine_tuned_encoder_chosen_in_params(pipeline_clone: Path) -> None:
+    """`students.teacher: models/finetune/bert`: the fine-tune moves to the teacher's data, its
+    logits label the transfer set, and the students' compression is against it."""
+    repo = pipeline_clone
+    done = run(
+        [
+            "dvc",
+            "exp",
+            "run",
+            "-S",
+            "finetune.dataset=agnews",
+            "-S",
+            "students.teacher=models/finetune/bert",
+        ],
+        repo,
+        timeout=1500,
+    )
+    assert {"teacher_logits", "student@simpler_cnn-mse"} <= stages_run(done.stdout)
+    assert {"features", "teacher", "transfer"}.isdisjoint(stages_run(done.stdout))
+    logits = json.loads((repo / "metrics/teacher_logits.json").read_text())
+    assert logits["teacher"] == "models/finetune/bert"
+    board = {
+        row["name"]: row
+        for row in csv.DictReader((repo / "metrics/leaderboard.csv").open(encoding="utf-8"))
+    }
+    bert = float(board["finetune/bert"]["parameters"])
+    student = board["student/simpler_cnn-mse"]
+    assert float(student["compression"]) == pytest.approx(
+        bert / float(student["parameters"]), rel=0.01
+    )
