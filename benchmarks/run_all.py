@@ -1,7 +1,7 @@
 """`make bench`: every benchmark in one run, on a fresh clone of this working tree.
 
 1. the whole quick `dvc repro`: wall time and peak memory (largest process, RSS);
-2. a no-op `dvc repro` (everything up to date);
+2. a no-op `dvc repro` (everything up to date), and each stage script's start-up;
 3. fine-tuning engine against the Hugging Face Trainer, and CPU bf16 against fp32
    (`finetune_bench.py`);
 4. KD with cached teacher logits against a teacher forward pass per step, the teacher on
@@ -75,6 +75,27 @@ def timed(args: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
+def stage_startup(repo: Path, repeats: int = 3) -> dict[str, float]:
+    """Each stage script's start-up: the median wall time of `python stages/<x>.py --help`
+    (interpreter, imports, click), which every stage pays before any work."""
+    env = environment() | {"PYTHONPATH": "src"}
+    startup = {}
+    for script in sorted((repo / "stages").glob("*.py")):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, str(script), "--help"],
+                cwd=repo,
+                env=env,
+                capture_output=True,
+                check=True,
+            )
+            times.append(time.perf_counter() - start)
+        startup[script.stem] = round(sorted(times)[len(times) // 2], 2)
+    return startup
+
+
 def machine() -> dict[str, Any]:
     info = {
         "platform": platform.platform(),
@@ -126,6 +147,16 @@ def table(results: dict[str, Any]) -> str:
             f"{distill['teacher_epoch']['recomputed_epoch_s']:.2f} s vs {distill['teacher_epoch']['cached_epoch_s']:.2f} s",
         ),
     ]
+    startup = pipeline.get("stage_startup_s", {})
+    if startup:
+        slowest = max(startup, key=startup.__getitem__)
+        rows.append(
+            (
+                "stage start-up (python stages/<x>.py --help), slowest",
+                f"{startup[slowest]:.1f} s",
+                ", ".join(f"{name} {seconds:.1f}" for name, seconds in startup.items()),
+            )
+        )
     transfer = distill["transfer"]
     rows += [
         (
@@ -176,6 +207,7 @@ def main() -> None:
         repro_s = timed(["dvc", "repro"], repo)
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         noop_s = timed(["dvc", "repro"], repo)
+        startup = stage_startup(repo)
         finetune_out, distill_out = repo / "bench-finetune.json", repo / "bench-distill.json"
         # On CPU, bf16 is emulated (~15x slower than fp32): compare the precisions on a subset.
         gpu = ["--gpu", "--encoder", "models/pretrained/bert"] if args.gpu else []
@@ -202,6 +234,7 @@ def main() -> None:
                 "repro_s": round(repro_s, 1),
                 "noop_repro_s": round(noop_s, 2),
                 "peak_rss_mb": round(peak_mb, 1),
+                "stage_startup_s": startup,
             },
             "finetune": json.loads(finetune_out.read_text()),
             "distill": json.loads(distill_out.read_text()),
