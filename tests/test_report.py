@@ -230,3 +230,33 @@ def test_each_variant_study_is_paired_with_the_main_one_by_seed() -> None:
     table = "\n".join(_ablation_tables([found]))
     assert "`students.model.simpler_cnn.embedding_init: teacher_pca -> -`" in table
     assert "| student/simpler_cnn-kd | student/simpler_cnn-none | 0, 1 | +15.50 |" in table
+
+
+def test_the_main_study_is_the_one_closest_to_the_configured_profile() -> None:
+    from textdistill.report import main_study
+
+    pca = {"model": {"simpler_cnn": {"embedding_init": "teacher_pca"}}}
+    configured = PARAMS | {"students": PARAMS["students"] | pca}
+    runs = list(
+        parse_exp_show(
+            exp_show(
+                experiment("r0", 0, 0.70, 0.78),  # a variant (random embeddings), more seeds
+                experiment("r1", 1, 0.70, 0.78),
+                experiment("r2", 2, 0.70, 0.78),
+                experiment("m0", 0, 0.80, 0.85, students=configured["students"]),
+                experiment("m1", 1, 0.80, 0.85, students=configured["students"]),
+            )
+        )
+    )
+    main, variants = main_study(studies(runs, "real"), configured)
+    assert [run.name for run in main] == ["m0", "m1"]
+    assert [[run.name for run in v] for v in variants] == [["r0", "r1", "r2"]]
+    largest, _ = main_study(studies(runs, "real"), None)
+    assert len(largest) == 3
+    # a study of another commit (other code) is no variant of this one
+    old = [dict(r.__dict__) | {"baseline": "c" * 40} for r in runs[:3]]
+    from textdistill.report import Run
+
+    mixed = [Run(**fields) for fields in old] + runs[3:]
+    _, variants = main_study(studies(mixed, "real"), configured)
+    assert variants == []

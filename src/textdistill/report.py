@@ -435,17 +435,51 @@ def _mean_sd(values: Sequence[float]) -> str:
 # --- the command ---------------------------------------------------------------------------
 
 
+def main_study(
+    groups: Sequence[Sequence[Run]], configured: Mapping[str, Any] | None
+) -> tuple[list[Run], list[list[Run]]]:
+    """The main study and its variants. Main: the study whose params differ from the profile
+    as configured (`configured`) in the fewest keys, the larger on a tie (without
+    `configured`: the largest). Variants: the other studies run from the same commit, i.e.
+    the same code, which differ from it only in params."""
+    if configured is None:
+        ranked = sorted(groups, key=len, reverse=True)
+    else:
+        base = flat_params(json.loads(_without_seeds(configured)))
+
+        def distance(study: Sequence[Run]) -> tuple[int, int]:
+            params = flat_params(json.loads(_without_seeds(study[0].params)))
+            keys = set(base) | set(params)
+            return sum(base.get(k) != params.get(k) for k in keys), -len(study)
+
+        ranked = sorted(groups, key=distance)
+    main = list(ranked[0])
+    commits = {run.baseline for run in main}
+    variants = [list(g) for g in ranked[1:] if {run.baseline for run in g} <= commits]
+    return main, variants
+
+
+def configured_params(profile: str, repo: Path) -> dict[str, Any] | None:
+    """The params `profile` composes to from the repository's conf/ (None without one)."""
+    from textdistill.profiles import compose
+
+    conf = repo / "conf"
+    return compose(profile, conf_dir=conf) if (conf / "config.yaml").is_file() else None
+
+
 def write_report(
     profile: str, out: Path, repo: Path = Path("."), all_commits: bool = True
 ) -> list[ModelResult]:
-    """Collect the experiments of `profile`, render the largest study, write it (and its chart)."""
+    """Collect the experiments of `profile`, render its main study with its variants as
+    ablations, and write it (and its charts)."""
     groups = studies(collect_runs(repo, all_commits), profile)
     if not groups:
         raise TextdistillError(
             f"no finished experiment of the {profile!r} profile; run e.g. "
             f"`dvc exp run --queue -S profile={profile} -S seed=0,1,2 && dvc queue start`"
         )
-    runs = _one_per_seed(groups[0])
+    main, variants = main_study(groups, configured_params(profile, repo))
+    runs = _one_per_seed(main)
     results = model_results(runs)
     charts = []
     for cost in CHART_AXES:
@@ -454,8 +488,8 @@ def write_report(
         charts.append(chart.name)
     sources = source_figures(results, runs[0].params)
     report = render(profile, runs, results, paired_differences(results), sources, charts)
-    variants = _ablation_tables(ablations(runs, groups[1:]))
-    write_text(out, report + ("\n" + "\n".join(variants) + "\n" if variants else ""))
+    tables = _ablation_tables(ablations(runs, variants))
+    write_text(out, report + ("\n" + "\n".join(tables) + "\n" if tables else ""))
     return results
 
 
