@@ -260,3 +260,33 @@ def test_the_main_study_is_the_one_closest_to_the_configured_profile() -> None:
     mixed = [Run(**fields) for fields in old] + runs[3:]
     _, variants = main_study(studies(mixed, "real"), configured)
     assert variants == []
+
+
+def test_the_reproduce_command_holds_the_studys_overrides_and_its_seed_key() -> None:
+    from textdistill.report import hydra_overrides
+
+    configured = PARAMS | {
+        "finetune": {"dataset": "amazon", "models": {"bert": {}, "tiny": {"lr": 1}}},
+        "students": PARAMS["students"] | {"archs": ["simpler_cnn", "bilstm"], "teacher": None},
+    }
+    study = PARAMS | {"students": PARAMS["students"] | {"seed": 3, "teacher": None}}
+    assert hydra_overrides(study, configured) == [
+        "students.archs=[simpler_cnn]",
+        "~finetune.models.tiny.lr",
+    ]
+    runs = [
+        next(iter(parse_exp_show(exp_show(experiment(f"s{seed}", 0, 0.8, 0.8, students=s)))))
+        for seed, s in (
+            (0, PARAMS["students"] | {"seed": 0}),
+            (1, PARAMS["students"] | {"seed": 1}),
+        )
+    ]
+    text = render("real", runs, model_results(runs), [], {}, [], ["students.archs=[simpler_cnn]"])
+    assert (
+        "dvc exp run --queue -S profile=real -S 'students.archs=[simpler_cnn]' "
+        "-S students.seed=0,1" in text
+    )
+    # the fine-tune and the teacher trained once (top-level seed 0): one value, not two
+    results = {r.name: r for r in model_results(runs)}
+    assert results["finetune/bert"].seeds == (0,) and results["teacher"].seeds == (0,)
+    assert results["student/simpler_cnn-kd"].seeds == (0, 1)

@@ -43,6 +43,16 @@ class Run:
         return int(seed if seed is not None else self.params["seed"])
 
     @property
+    def seed_key(self) -> str:
+        """The params key its seed came from: `students.seed` when set, else `seed`."""
+        students = self.params.get("students") or {}
+        return "seed" if students.get("seed") is None else "students.seed"
+
+    def training_seed(self, branch: str) -> int:
+        """The seed a model of `branch` trained with: students may have their own."""
+        return self.seed if branch == "student" else int(self.params["seed"])
+
+    @property
     def profile(self) -> str:
         return str(self.params.get("profile_name", "?"))
 
@@ -168,7 +178,14 @@ def model_results(runs: Sequence[Run]) -> list[ModelResult]:
     results = []
     for entry in entries:
         path = entry.metrics_path.as_posix()
-        found = [(run.seed, run.metrics[path]) for run in runs if path in run.metrics]
+        # One value per seed the model trained with: runs that varied only the students'
+        # seed share one fine-tune and one teacher, which count once.
+        by_seed = {
+            run.training_seed(entry.branch): run.metrics[path]
+            for run in reversed(runs)
+            if path in run.metrics
+        }
+        found = sorted(by_seed.items(), key=lambda item: item[0])
         if found:
             results.append(
                 _model_result(
@@ -303,9 +320,12 @@ def render(
     pairs: Sequence[Paired],
     sources: Mapping[str, float],
     charts: Sequence[str] = (),
+    overrides: Sequence[str] = (),
 ) -> str:
-    """The markdown report of one study (the runs of one profile and config, over seeds)."""
+    """The markdown report of one study (the runs of one profile and config, over seeds);
+    `overrides` are the study's params changes from the profile as configured."""
     seeds = sorted({run.seed for run in runs})
+    extra = "".join(f" -S '{override}'" for override in overrides)
     lines = [
         f"# Results: the `{profile}` profile over seeds {', '.join(map(str, seeds))}",
         "",
@@ -313,7 +333,8 @@ def render(
         "by hand. Reproduce:",
         "",
         "```",
-        f"dvc exp run --queue -S profile={profile} -S seed={','.join(map(str, seeds))}",
+        f"dvc exp run --queue -S profile={profile}{extra} "
+        f"-S {runs[0].seed_key}={','.join(map(str, seeds))}",
         "dvc queue start -j 1       # then wait: dvc queue status",
         f"textdistill report --profile {profile}",
         "```",
@@ -459,6 +480,25 @@ def main_study(
     return main, variants
 
 
+def hydra_overrides(params: Mapping[str, Any], configured: Mapping[str, Any]) -> list[str]:
+    """The `-S` overrides (Hydra syntax) that turn the configured profile into `params`,
+    seeds aside: `key=value` for a changed or added key, `~key` for a removed one."""
+    ours = flat_params(json.loads(_without_seeds(params)))
+    base = flat_params(json.loads(_without_seeds(configured)))
+    changed = [
+        f"{key}={_hydra_value(ours[key])}" for key in sorted(ours) if ours[key] != base.get(key)
+    ]
+    return changed + [f"~{key}" for key in sorted(set(base) - set(ours))]
+
+
+def _hydra_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ",".join(_hydra_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{_hydra_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
+
+
 def configured_params(profile: str, repo: Path) -> dict[str, Any] | None:
     """The params `profile` composes to from the repository's conf/ (None without one)."""
     from textdistill.profiles import compose
@@ -478,8 +518,10 @@ def write_report(
             f"no finished experiment of the {profile!r} profile; run e.g. "
             f"`dvc exp run --queue -S profile={profile} -S seed=0,1,2 && dvc queue start`"
         )
-    main, variants = main_study(groups, configured_params(profile, repo))
+    configured = configured_params(profile, repo)
+    main, variants = main_study(groups, configured)
     runs = _one_per_seed(main)
+    overrides = hydra_overrides(runs[0].params, configured) if configured else []
     results = model_results(runs)
     charts = []
     for cost in CHART_AXES:
@@ -487,7 +529,8 @@ def write_report(
         write_text(chart, accuracy_svg(results, profile, cost))
         charts.append(chart.name)
     sources = source_figures(results, runs[0].params)
-    report = render(profile, runs, results, paired_differences(results), sources, charts)
+    pairs = paired_differences(results)
+    report = render(profile, runs, results, pairs, sources, charts, overrides)
     tables = _ablation_tables(ablations(runs, variants))
     write_text(out, report + ("\n" + "\n".join(tables) + "\n" if tables else ""))
     return results
