@@ -306,7 +306,7 @@ def _ablation_tables(found: Sequence[Ablation]) -> list[str]:
     ]
     for ablation in found:
         lines += ["", "Variant: " + "; ".join(f"`{c}`" for c in ablation.changes), ""]
-        lines += _paired_table(ablation.pairs, header=False)
+        lines += _paired_table(ablation.pairs, False, ("main better", "variant better"))
     return lines
 
 
@@ -409,7 +409,9 @@ def _machine(run: Run) -> str:
     return "not recorded"
 
 
-def _paired_table(pairs: Sequence[Paired], header: bool = True) -> list[str]:
+def _paired_table(
+    pairs: Sequence[Paired], header: bool = True, verdicts: tuple[str, str] = ("helps", "hurts")
+) -> list[str]:
     if not pairs:
         return []
     lines = [
@@ -432,7 +434,7 @@ def _paired_table(pairs: Sequence[Paired], header: bool = True) -> list[str]:
         else:
             low, high = (100 * value for value in interval)
             shown = f"[{low:+.2f}, {high:+.2f}]"
-            verdict = "helps" if low > 0 else "hurts" if high < 0 else "within noise"
+            verdict = verdicts[0] if low > 0 else verdicts[1] if high < 0 else "within noise"
         lines.append(
             f"| {pair.model} | {pair.baseline} | {', '.join(map(str, pair.seeds))} "
             f"| {100 * pair.mean:+.2f} | {shown} | {verdict} |"
