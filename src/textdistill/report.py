@@ -242,6 +242,7 @@ class Ablation:
 
     changes: tuple[str, ...]  # "key: main value -> this value"
     pairs: tuple[Paired, ...]  # main model minus this study's model
+    own: tuple[Paired, ...] = ()  # this study's distilled students against its plain ones
 
 
 def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -275,14 +276,13 @@ def ablations(main: Sequence[Run], others: Sequence[Sequence[Run]]) -> list[Abla
         )
         pairs = [_paired(ours, theirs[ours.name]) for ours in main_results if ours.name in theirs]
         for arch in dict.fromkeys(r.model for r in main_results):
-            best = max(
-                (r for r in main_results if r.model == arch),
-                key=lambda r: statistics.fmean(r.accuracy),
-            )
+            distilled = [r for r in main_results if r.model == arch and r.variant != "none"]
             plain = theirs.get(f"student/{arch}-none")
-            if plain is not None and best.name != plain.name:
+            if distilled and plain is not None:
+                best = max(distilled, key=lambda r: statistics.fmean(r.accuracy))
                 pairs.append(_paired(best, plain))
-        found.append(Ablation(changes, tuple(p for p in pairs if p.seeds)))
+        own = tuple(paired_differences(list(theirs.values())))
+        found.append(Ablation(changes, tuple(p for p in pairs if p.seeds), own))
     return found
 
 
@@ -301,12 +301,16 @@ def _ablation_tables(found: Sequence[Ablation]) -> list[str]:
         "",
         "Every other study of this profile (the same experiments, some params changed), each",
         "student paired with the main study's by seed: main minus variant, test accuracy points.",
-        "A row `A vs B` with different models compares the main study's best model of an",
-        "architecture with the variant's plain student.",
+        "A row with two different models compares the main study's best distilled student of",
+        "an architecture with the variant's plain one. Then, where the variant distils, its own",
+        "distilled students against its plain ones (distilled minus plain).",
     ]
     for ablation in found:
         lines += ["", "Variant: " + "; ".join(f"`{c}`" for c in ablation.changes), ""]
         lines += _paired_table(ablation.pairs, False, ("main better", "variant better"))
+        if ablation.own:
+            lines += ["", "Within the variant, distilled minus plain:", ""]
+            lines += _paired_table(ablation.own, False)
     return lines
 
 
