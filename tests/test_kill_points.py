@@ -118,7 +118,8 @@ def test_prepare_killed_at_several_points_keeps_all_old_outputs(repo: Path) -> N
 
 
 def test_finetune_killed_at_several_points_keeps_all_old_outputs(repo: Path) -> None:
-    delays = [2.0, 6.0, 10.0, 14.0, 18.0, 120.0]
+    # Dense enough that at least three land before the tiny fine-tune ends on a fast machine.
+    delays = [1.0, 2.5, 4.0, 5.5, 7.0, 9.0, 12.0, 16.0, 120.0]
     edit = {"finetune.models.tinybert": {"lr": 1.0e-4}}
     check_kills(repo, "finetune@tinybert", FINETUNE, edit, delays)
     card = (repo / "models/finetune/tinybert/README.md").read_text()

@@ -85,3 +85,17 @@ def test_unreachable_server_fails_fast_with_a_clear_message(
         pytest.fail("the stage body must not run when tracking is unusable")
     assert time.monotonic() - start < 30
     assert f"127.0.0.1:{port}" in str(error.value) and "MLFLOW_TRACKING_URI" in str(error.value)
+
+
+def test_a_run_shorter_than_one_sampling_interval_still_has_system_metrics(
+    mlflow_db: Path,
+) -> None:
+    from mlflow import MlflowClient
+
+    from textdistill.tracking import stage_run
+
+    with stage_run("instant", {"a": 1}, system_metrics=True) as run:
+        run_id = run.run_id  # ends well before the first 10-second sample
+    metrics = MlflowClient(f"sqlite:///{mlflow_db}").get_run(run_id).data.metrics
+    assert metrics["system/cpu_utilization_percentage"] >= 0
+    assert metrics["system/system_memory_usage_megabytes"] > 0

@@ -192,7 +192,7 @@ def stage_run(
         raise
     finally:
         if monitor is not None:
-            monitor.finish()
+            _finish_monitor(monitor)
     client.set_terminated(run.info.run_id, status="FINISHED")
 
 
@@ -202,6 +202,15 @@ def _system_monitor(run_id: str, uri: str) -> Any:
     monitor = SystemMetricsMonitor(run_id, tracking_uri=uri)
     monitor.start()
     return monitor
+
+
+def _finish_monitor(monitor: Any) -> None:
+    """Stop the sampling thread, then log one last sample: the thread only logs after a full
+    interval, so a stage shorter than one would otherwise have no system metrics at all."""
+    monitor.finish()
+    monitor.collect_metrics()
+    monitor.publish_metrics(monitor.aggregate_metrics())
+    monitor.mlflow_logger.flush()
 
 
 def _now_ms() -> int:
