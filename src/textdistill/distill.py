@@ -165,7 +165,7 @@ class TeacherJob:
         self._trained = trained
         return _fitted(trained, AutoTokenizer.from_pretrained(trained.spec["encoder"]))
 
-    def save(self, fitted: Fitted, model_dir: Path, extra: Mapping[str, Path]) -> None:
+    def save(self, fitted: Fitted, model_dir: Path) -> None:
         assert self._trained is not None
         spec = self._trained.spec | {"clean": self.data.clean}  # predict cleans as training did
         save_model(fitted.model, spec, fitted.tokenizer, model_dir)
@@ -274,7 +274,7 @@ class StudentJob:
         encoder = read_json(self.transfer_dir / META)["encoder"]
         return _fitted(trained, AutoTokenizer.from_pretrained(encoder))
 
-    def save(self, fitted: Fitted, model_dir: Path, extra: Mapping[str, Path]) -> None:
+    def save(self, fitted: Fitted, model_dir: Path) -> None:
         save_model(fitted.model, self._spec, fitted.tokenizer, model_dir)
 
     def runnable(self, fitted: Fitted, model_dir: Path) -> Runnable:

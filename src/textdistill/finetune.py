@@ -135,7 +135,7 @@ class FinetuneJob:
         labels = splits["test"]["label"].to_numpy()
         return Fitted(tuned.classifier, tuned.result, labels, classes, tuned.tokenizer)
 
-    def save(self, fitted: Fitted, model_dir: Path, extra: Mapping[str, Path]) -> None:
+    def save(self, fitted: Fitted, model_dir: Path) -> None:
         assert isinstance(fitted.model, SequenceClassifier)
         save_classifier(fitted.model, fitted.tokenizer, model_dir)
         spec = {"kind": "finetune", "classes": fitted.classes, "max_length": self.config.max_length}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,8 +97,8 @@ class TrainingJob(Protocol):
     ) -> Fitted:
         """Train, resuming from `checkpoint_dir` when its fingerprint matches (keywords only)."""
 
-    def save(self, fitted: Fitted, model_dir: Path, extra: Mapping[str, Path]) -> None:
-        """Write the model directory (and any extra outputs, e.g. the teacher's logits)."""
+    def save(self, fitted: Fitted, model_dir: Path) -> None:
+        """Write the model directory."""
 
     def runnable(self, fitted: Fitted, model_dir: Path) -> Runnable: ...
 
@@ -149,7 +149,6 @@ class Outputs:
     model: Path  # models/<...>/<name>/
     metrics: Path  # metrics/<...>/<name>.json
     plots: Path  # metrics/<...>/<name>/ (curves.csv, confusion.csv)
-    extra: Mapping[str, Path] = field(default_factory=dict)  # e.g. {"logits": data/logits/...}
 
 
 @dataclass(frozen=True)
@@ -166,20 +165,19 @@ def run_training_stage(job: TrainingJob, outputs: Outputs) -> StageResult:
     """Fit, measure, write and log one model; every output appears together, or none does."""
     checkpoints = checkpoint_dir(job.stage)
     targets = {"model": outputs.model, "metrics": outputs.metrics, "plots": outputs.plots}
-    targets |= dict(outputs.extra)
     with claimed_gpu(job.device) as gpu, stage_run(job.stage, job.params, True) as run:
         if gpu is not None:  # which GPU of the machine, for runs queued side by side
             run.set_tag("gpu.claimed", gpu.describe())
         job.data.log(run)
         with stage_outputs(job.stage, targets) as staged:
-            fitted, scores = _fit_and_write(job, run, checkpoints, staged, list(outputs.extra))
+            fitted, scores = _fit_and_write(job, run, checkpoints, staged)
         _log_outputs(run, scores, outputs, job.log_model)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the stage is complete: nothing to resume
     return StageResult(scores, fitted.result.best_epoch)
 
 
 def _fit_and_write(
-    job: TrainingJob, run: StageRun, checkpoints: Path, staged: Mapping[str, Path], extra: list[str]
+    job: TrainingJob, run: StageRun, checkpoints: Path, staged: Mapping[str, Path]
 ) -> tuple[Fitted, dict[str, Any]]:
     """Everything the stage writes, into the staged (not yet published) paths."""
     fitted = job.fit(
@@ -187,7 +185,7 @@ def _fit_and_write(
         fingerprint=fingerprint(job.params, job.inputs),
         on_epoch=epoch_logger(run),
     )
-    job.save(fitted, staged["model"], {key: staged[key] for key in extra})
+    job.save(fitted, staged["model"])
     runnable = job.runnable(fitted, staged["model"])
     latency = text_latency(
         runnable.model, runnable.tokenizer, job.latency_texts(), runnable.max_length
