@@ -224,11 +224,7 @@ def paired_differences(results: Sequence[ModelResult]) -> list[Paired]:
         plain = by_name.get(f"student/{result.model}-none")
         if result.branch != "student" or result.variant == "none" or plain is None:
             continue
-        ours = dict(zip(result.seeds, result.accuracy, strict=True))
-        theirs = dict(zip(plain.seeds, plain.accuracy, strict=True))
-        seeds = tuple(sorted(set(ours) & set(theirs)))
-        differences = tuple(ours[s] - theirs[s] for s in seeds)
-        pairs.append(Paired(result.name, plain.name, seeds, differences))
+        pairs.append(_paired(result, plain))
     return pairs
 
 
@@ -245,16 +241,11 @@ class Ablation:
     own: tuple[Paired, ...] = ()  # this study's distilled students against its plain ones
 
 
-def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested params as dotted keys (lists kept whole)."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat |= flat_params(value, f"{dotted}.")
-        else:
-            flat[dotted] = value
-    return flat
+def study_keys(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's params as dotted keys, seeds aside: what tells two studies apart."""
+    from textdistill.tracking import flatten
+
+    return flatten(json.loads(_without_seeds(params)), keep_empty=True)
 
 
 def ablations(main: Sequence[Run], others: Sequence[Sequence[Run]]) -> list[Ablation]:
@@ -262,13 +253,13 @@ def ablations(main: Sequence[Run], others: Sequence[Sequence[Run]]) -> list[Abla
     have, main minus it over their common seeds; for each architecture also main's best model
     (by mean accuracy) against the other study's plain student (e.g. against the source's
     recipe: random embeddings, labelled rows, plain CE)."""
-    base = flat_params(json.loads(_without_seeds(main[0].params)))
+    base = study_keys(main[0].params)
     main_results = [r for r in model_results(main) if r.branch == "student"]
     found = []
     for study in others:
         runs = _one_per_seed(study)
         theirs = {r.name: r for r in model_results(runs) if r.branch == "student"}
-        params = flat_params(json.loads(_without_seeds(runs[0].params)))
+        params = study_keys(runs[0].params)
         changes = tuple(
             f"{key}: {base.get(key, '-')} -> {params.get(key, '-')}"
             for key in sorted(set(base) | set(params))
@@ -472,10 +463,10 @@ def main_study(
     if configured is None:
         ranked = sorted(groups, key=len, reverse=True)
     else:
-        base = flat_params(json.loads(_without_seeds(configured)))
+        base = study_keys(configured)
 
         def distance(study: Sequence[Run]) -> tuple[int, int]:
-            params = flat_params(json.loads(_without_seeds(study[0].params)))
+            params = study_keys(study[0].params)
             keys = set(base) | set(params)
             return sum(base.get(k) != params.get(k) for k in keys), -len(study)
 
@@ -489,8 +480,8 @@ def main_study(
 def hydra_overrides(params: Mapping[str, Any], configured: Mapping[str, Any]) -> list[str]:
     """The `-S` overrides (Hydra syntax) that turn the configured profile into `params`,
     seeds aside: `key=value` for a changed or added key, `~key` for a removed one."""
-    ours = flat_params(json.loads(_without_seeds(params)))
-    base = flat_params(json.loads(_without_seeds(configured)))
+    ours = study_keys(params)
+    base = study_keys(configured)
     changed = [
         f"{key}={_hydra_value(ours[key])}" for key in sorted(ours) if ours[key] != base.get(key)
     ]

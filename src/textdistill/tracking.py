@@ -44,13 +44,17 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / DATABASE}"
 
 
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}; lists are kept whole as one param."""
+def flatten(
+    params: Mapping[str, Any], prefix: str = "", keep_empty: bool = False
+) -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists are kept whole as one param. An empty mapping has
+    no keys to give; with `keep_empty` it is kept as a value (`{'c': {}}` -> {'c': {}}), so a
+    section that exists but is empty still differs from one that does not."""
     flat: dict[str, Any] = {}
     for key, value in params.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat |= flatten(value, f"{name}.")
+        if isinstance(value, Mapping) and (value or not keep_empty):
+            flat |= flatten(value, f"{name}.", keep_empty)
         else:
             flat[name] = value
     return flat
