@@ -90,10 +90,14 @@ def compute_features(
     return meta
 
 
-def load_features(
-    features_dir: Path, with_features: bool = True
-) -> tuple[dict, dict[str, Encoded]]:
-    """Memory-map the cache: per split, ids (unpadded), labels and, optionally, features."""
+def read_token_ids(path: Path) -> list[np.ndarray]:
+    """A fixed-width ids file (`tokenize_fixed`'s (N, L) int32, 0 = padding) as one int64
+    array per example without its padding: what dynamic-padding batches take."""
+    return [row[row != 0].astype(np.int64) for row in np.load(path)]
+
+
+def load_features(features_dir: Path) -> tuple[dict, dict[str, Encoded]]:
+    """Memory-map the cache: per split, ids (unpadded), labels and the features."""
     if not (features_dir / META).is_file():
         raise TextdistillError(
             f"{features_dir} holds no feature cache; run the features stage first"
@@ -101,13 +105,8 @@ def load_features(
     meta = read_json(features_dir / META)
     data = {}
     for name in SPLITS:
-        ids = np.load(features_dir / f"{name}.input_ids.npy")
-        rows = [row[row != 0].astype(np.int64) for row in ids]
+        rows = read_token_ids(features_dir / f"{name}.input_ids.npy")
         labels = np.load(features_dir / f"{name}.labels.npy")
-        extras = {}
-        if with_features:
-            extras["features"] = np.load(features_dir / f"{name}.features.npy", mmap_mode="r")
-        data[name] = Encoded(
-            rows, labels, extras, pad_to=meta["max_length"] if with_features else None
-        )
+        features = np.load(features_dir / f"{name}.features.npy", mmap_mode="r")
+        data[name] = Encoded(rows, labels, {"features": features}, pad_to=meta["max_length"])
     return meta, data

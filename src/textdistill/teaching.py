@@ -42,7 +42,7 @@ from textdistill.data.transfer import (
     text_words,
 )
 from textdistill.errors import DataError, TextdistillError
-from textdistill.features import tokenize_fixed
+from textdistill.features import read_token_ids, tokenize_fixed
 from textdistill.io import read_json, resolve_in_project, write_json
 from textdistill.models.store import load_model
 from textdistill.train import predict_logits
@@ -153,8 +153,7 @@ def load_students_data(transfer_dir: Path) -> tuple[dict[str, Any], dict[str, En
     meta = read_json(transfer_dir / META)
     data = {}
     for name in STUDENT_SPLITS:
-        ids = np.load(transfer_dir / f"{name}.input_ids.npy")
-        rows = [row[row != 0].astype(np.int64) for row in ids]
+        rows = read_token_ids(transfer_dir / f"{name}.input_ids.npy")
         data[name] = Encoded(rows, np.load(transfer_dir / f"{name}.labels.npy"))
     return meta, data
 
