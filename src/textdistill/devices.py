@@ -69,7 +69,7 @@ def claimed_gpu(device: str = "auto", poll_s: float = POLL_S) -> Iterator[GpuCla
         return
     directory = claims_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    waiting_since: float | None = None
+    warned = False
     while True:
         for index in range(count):
             lock = FileLock(str(directory / f"gpu{index}.lock"), thread_local=False)
@@ -86,7 +86,7 @@ def claimed_gpu(device: str = "auto", poll_s: float = POLL_S) -> Iterator[GpuCla
             finally:
                 lock.release()
             return
-        if waiting_since is None:
-            waiting_since = time.monotonic()
+        if not warned:
+            warned = True
             log.warning("all %d GPUs are claimed by other stages; waiting for one", count)
         time.sleep(poll_s)
