@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import run
@@ -137,15 +138,20 @@ def test_mlflow_server_serves_a_run_per_stage_with_metrics(pipeline: tuple[Path,
         assert key in metrics, (stage, sorted(metrics))
 
 
-def test_every_training_run_names_its_dataset_in_mlflow(pipeline: tuple[Path, str]) -> None:
-    """The MLflow UI's Dataset column: each split's digest, rows and the raw files' origin."""
+def runs_by_stage(repo: Path) -> dict[str, Any]:
+    """The clone's MLflow runs (its own mlflow.db), by DVC stage."""
     from mlflow import MlflowClient
 
-    repo, _ = pipeline
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("textdistill")
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    by_stage = {run.data.tags["dvc.stage"]: run for run in runs}
+    return {run.data.tags["dvc.stage"]: run for run in runs}
+
+
+def test_every_training_run_names_its_dataset_in_mlflow(pipeline: tuple[Path, str]) -> None:
+    """The MLflow UI's Dataset column: each split's digest, rows and the raw files' origin."""
+    repo, _ = pipeline
+    by_stage = runs_by_stage(repo)
     rows = json.loads((repo / "metrics/data/amazon.json").read_text())["rows"]
     inputs = by_stage["finetune@bert"].inputs.dataset_inputs
     datasets = {item.dataset.name: item for item in inputs}
@@ -159,13 +165,8 @@ def test_every_training_run_names_its_dataset_in_mlflow(pipeline: tuple[Path, st
 
 def test_training_runs_carry_system_metrics(pipeline: tuple[Path, str]) -> None:
     """MLflow's System metrics tab: CPU and memory sampled while each model trained."""
-    from mlflow import MlflowClient
-
     repo, _ = pipeline
-    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("textdistill")
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    by_stage = {run.data.tags["dvc.stage"]: run for run in runs}
+    by_stage = runs_by_stage(repo)
     for stage in ("finetune@bert", "teacher", "student@simple_cnn-mse"):
         metrics = by_stage[stage].data.metrics
         assert metrics["system/cpu_utilization_percentage"] >= 0, stage
