@@ -25,8 +25,7 @@ def main(
     model: str, encoder: Path, data: Path, out: Path, metrics: Path, plots: Path, params_file: str
 ) -> None:
     job = FinetuneJob.from_params(load_params(params_file), model, encoder, data)
-    result = run_training_stage(job, Outputs(model=out, metrics=metrics, plots=plots))
-    click.echo(result.summary(job.stage))
+    run_training_stage(job, Outputs(model=out, metrics=metrics, plots=plots))
 
 
 if __name__ == "__main__":

@@ -38,8 +38,7 @@ def main(
     job = StudentJob.from_params(
         params, arch, kd_mode, transfer_dir=transfer, logits_dir=logits, data_dir=data
     )
-    result = run_training_stage(job, Outputs(model=out, metrics=metrics, plots=plots))
-    click.echo(result.summary(job.stage))
+    run_training_stage(job, Outputs(model=out, metrics=metrics, plots=plots))
 
 
 if __name__ == "__main__":

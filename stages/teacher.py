@@ -29,8 +29,7 @@ def main(
     params_file: str,
 ) -> None:
     job = TeacherJob.from_params(load_params(params_file), features, data)
-    outputs = Outputs(model=out, metrics=metrics, plots=plots)
-    click.echo(run_training_stage(job, outputs).summary(job.stage))
+    run_training_stage(job, Outputs(model=out, metrics=metrics, plots=plots))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -48,6 +49,16 @@ def run(
     if check and done.returncode != 0:
         raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
+
+
+def runs_by_stage(repo: Path) -> dict[str, Any]:
+    """The clone's MLflow runs (its own mlflow.db), by DVC stage: each stage's newest."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("textdistill")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    return {run.data.tags["dvc.stage"]: run for run in reversed(runs)}  # newest last: it wins
 
 
 def commit(repo: Path, message: str) -> None:

@@ -13,10 +13,9 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers import run
+from helpers import run, runs_by_stage
 
 pytestmark = pytest.mark.slow
 
@@ -136,16 +135,6 @@ def test_mlflow_server_serves_a_run_per_stage_with_metrics(pipeline: tuple[Path,
         assert status == "FINISHED" and name == f"workspace/{stage}"
         key = "rows.train" if stage.startswith("prepare") else "test.accuracy"
         assert key in metrics, (stage, sorted(metrics))
-
-
-def runs_by_stage(repo: Path) -> dict[str, Any]:
-    """The clone's MLflow runs (its own mlflow.db), by DVC stage."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("textdistill")
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    return {run.data.tags["dvc.stage"]: run for run in runs}
 
 
 def test_every_training_run_names_its_dataset_in_mlflow(pipeline: tuple[Path, str]) -> None:

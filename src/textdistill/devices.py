@@ -25,6 +25,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from textdistill.errors import TextdistillError
 from textdistill.io import project_root
 
 SIMULATE_ENV = "TEXTDISTILL_GPU_COUNT"
@@ -59,34 +60,71 @@ def claims_dir() -> Path:
 
 @contextmanager
 def claimed_gpu(device: str = "auto", poll_s: float = POLL_S) -> Iterator[GpuClaim | None]:
-    """Hold a free GPU for the block (None: the device is `cpu`, or there is no GPU).
+    """Hold a free GPU for the block and make it the current CUDA device (None: the device is
+    `cpu`, or there is no GPU). Waits while every GPU is held by another process."""
+    with claimed_gpus(device, 1, poll_s) as claims:
+        if claims and not claims[0].simulated:
+            import torch
 
-    Waits, polling every `poll_s` seconds, while every GPU is held by another process.
+            torch.cuda.set_device(claims[0].index)  # "cuda" now means this device
+        yield claims[0] if claims else None
+
+
+@contextmanager
+def claimed_gpus(
+    device: str = "auto", count: int = 1, poll_s: float = POLL_S
+) -> Iterator[list[GpuClaim]]:
+    """Hold `count` free GPUs for the block, all at once or none (two stages each holding
+    half of what the other needs would wait forever); [] on the CPU or without a GPU.
+
+    Waits, polling every `poll_s` seconds, while fewer than `count` are free.
     """
-    count, simulated = gpu_count()
-    if device == "cpu" or count == 0:
-        yield None
+    available, simulated = gpu_count()
+    if device == "cpu" or available == 0:
+        yield []
         return
+    if count > available:
+        raise TextdistillError(
+            f"{count} processes want a GPU each, but this machine has {available}"
+        )
     directory = claims_dir()
     directory.mkdir(parents=True, exist_ok=True)
     warned = False
     while True:
-        for index in range(count):
-            lock = FileLock(str(directory / f"gpu{index}.lock"), thread_local=False)
+        held = _try_claim(directory, available, count)
+        if held:
             try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                continue
-            try:
-                if not simulated:
-                    import torch
-
-                    torch.cuda.set_device(index)  # "cuda" now means this device
-                yield GpuClaim(index, simulated)
+                yield [GpuClaim(index, simulated) for index, _ in held]
             finally:
-                lock.release()
+                for _, lock in held:
+                    lock.release()
             return
         if not warned:
             warned = True
-            log.warning("all %d GPUs are claimed by other stages; waiting for one", count)
+            log.warning("fewer than %d of %d GPUs are free; waiting", count, available)
         time.sleep(poll_s)
+
+
+def _try_claim(directory: Path, available: int, count: int) -> list[tuple[int, FileLock]]:
+    """`count` locks taken without waiting, or none (those taken are let go)."""
+    held: list[tuple[int, FileLock]] = []
+    for index in range(available):
+        lock = FileLock(str(directory / f"gpu{index}.lock"), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        held.append((index, lock))
+        if len(held) == count:
+            return held
+    for _, lock in held:
+        lock.release()
+    return []
+
+
+def cuda_ids(claims: list[GpuClaim]) -> list[str]:
+    """The claimed devices as `CUDA_VISIBLE_DEVICES` entries for child processes (claims count
+    the devices this process sees, which may already be a subset)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    names = [name.strip() for name in visible.split(",")] if visible else None
+    return [names[claim.index] if names else str(claim.index) for claim in claims]

@@ -9,6 +9,7 @@ matrix, the model card, and an all-or-nothing swap of every output at the very e
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ import numpy as np
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from textdistill import distributed
 from textdistill.config import Params, TrainConfig
 from textdistill.data.split import SPLITS
-from textdistill.devices import claimed_gpu
+from textdistill.devices import claimed_gpu, claimed_gpus, cuda_ids
 from textdistill.evaluate import directory_size_mb, text_latency
 from textdistill.io import sha256, stage_outputs, write_json, write_text
 from textdistill.results import (
@@ -161,30 +163,55 @@ class StageResult:
         return f"{stage}: test accuracy {accuracy:.4f} (best epoch {self.best_epoch})"
 
 
-def run_training_stage(job: TrainingJob, outputs: Outputs) -> StageResult:
-    """Fit, measure, write and log one model; every output appears together, or none does."""
+def run_training_stage(job: TrainingJob, outputs: Outputs) -> StageResult | None:
+    """Fit, measure, write and log one model, and print its summary line; every output appears
+    together, or none does.
+
+    With `TEXTDISTILL_PROCESSES=N` the stage's command is run again as N workers (claiming N
+    GPUs for them when there are GPUs) and this process only waits: None. Of the workers,
+    every one trains; the main one alone writes, logs and returns the result.
+    """
+    processes = distributed.requested_processes()
+    if processes > 1 and not distributed.launched():
+        with claimed_gpus(job.device, processes) as gpus:
+            distributed.run_launched(processes, cuda_ids(gpus))
+        return None
+    if distributed.launched():  # a worker: its GPU is cuda:<local rank>, claimed by the launcher
+        claimed = os.environ.get(distributed.CLAIMED_ENV)
+        return _run_stage(job, outputs, claimed)
+    with claimed_gpu(job.device) as gpu:
+        return _run_stage(job, outputs, gpu.describe() if gpu else None)
+
+
+def _run_stage(job: TrainingJob, outputs: Outputs, gpus: str | None) -> StageResult | None:
     checkpoints = checkpoint_dir(job.stage)
+    resume_key = fingerprint(job.params, job.inputs)
+    if not distributed.is_main_process():  # trains its shards; the main process does the rest
+        job.fit(checkpoint_dir=checkpoints, fingerprint=resume_key, on_epoch=_ignore)
+        return None
     targets = {"model": outputs.model, "metrics": outputs.metrics, "plots": outputs.plots}
-    with claimed_gpu(job.device) as gpu, stage_run(job.stage, job.params, True) as run:
-        if gpu is not None:  # which GPU of the machine, for runs queued side by side
-            run.set_tag("gpu.claimed", gpu.describe())
+    with stage_run(job.stage, job.params, True) as run:
+        if gpus is not None:  # which GPUs of the machine, for runs queued side by side
+            run.set_tag("gpu.claimed", gpus)
         job.data.log(run)
         with stage_outputs(job.stage, targets) as staged:
-            fitted, scores = _fit_and_write(job, run, checkpoints, staged)
+            fitted, scores = _fit_and_write(job, run, checkpoints, resume_key, staged)
         _log_outputs(run, scores, outputs, job.log_model)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the stage is complete: nothing to resume
-    return StageResult(scores, fitted.result.best_epoch)
+    result = StageResult(scores, fitted.result.best_epoch)
+    print(result.summary(job.stage))
+    return result
 
 
 def _fit_and_write(
-    job: TrainingJob, run: StageRun, checkpoints: Path, staged: Mapping[str, Path]
+    job: TrainingJob,
+    run: StageRun,
+    checkpoints: Path,
+    resume_key: str,
+    staged: Mapping[str, Path],
 ) -> tuple[Fitted, dict[str, Any]]:
     """Everything the stage writes, into the staged (not yet published) paths."""
-    fitted = job.fit(
-        checkpoint_dir=checkpoints,
-        fingerprint=fingerprint(job.params, job.inputs),
-        on_epoch=epoch_logger(run),
-    )
+    fitted = job.fit(checkpoint_dir=checkpoints, fingerprint=resume_key, on_epoch=epoch_logger(run))
     job.save(fitted, staged["model"])
     runnable = job.runnable(fitted, staged["model"])
     latency = text_latency(
@@ -227,3 +254,7 @@ def describe_training(config: TrainConfig) -> str:
 def model_size_mb(*dirs: Path) -> float:
     """Weights a user ships to run the model (a teacher ships its encoder too)."""
     return round(sum(directory_size_mb(d) for d in dirs), 3)
+
+
+def _ignore(record: EpochRecord) -> None:
+    """Workers other than the main one log no curves."""

@@ -55,6 +55,7 @@ def training_metrics(
             "epochs_run": len(result.history),
             "device": result.device,
             "precision": result.precision,
+            "processes": result.processes,
         },
         "model": {"parameters": count_parameters(model), "size_mb": round(size_mb, 3)},
         "cpu": dict(latency),

@@ -1,8 +1,12 @@
 """One training loop for every model: fine-tuned encoders, the VDCNN teacher and CNN students.
 
-- device `auto` (CUDA if present), precision `auto` (bf16 autocast on CUDA; fp32 on CPU unless
-  asked: see `resolve_precision`), Adam or AdamW, gradient clipping, optional warmup and
-  linear decay, length-bucketed batches with dynamic padding;
+- on `accelerate.Accelerator`: device `auto` (CUDA if present), precision `auto` (bf16 on CUDA;
+  fp32 on CPU unless asked: see `resolve_precision`), and DDP across processes when the stage
+  is launched with several (`textdistill.distributed`): each global batch is split across them,
+  validation and test are predicted in shards and gathered, only the main process writes
+  checkpoints;
+- Adam or AdamW, gradient clipping, optional warmup and linear decay, length-bucketed batches
+  with dynamic padding;
 - validation every epoch; the best epoch is chosen on validation accuracy (ties: lower
   validation loss), never on test; test is evaluated once, with the best weights;
 - a checkpoint after every epoch, and resume from it: batch order and dropout are seeded by
@@ -31,6 +35,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from textdistill import distributed
 from textdistill.config import TrainConfig
 from textdistill.data.batching import Encoded, eval_batches, iterate, train_batches
 from textdistill.evaluate import classification_metrics
@@ -65,6 +70,7 @@ class FitResult:
     resumed_from_epoch: int = 0
     device: str = "cpu"
     precision: str = "fp32"
+    processes: int = 1  # DDP processes that shared each global batch
     extra: dict = field(default_factory=dict)
 
     @property
@@ -130,7 +136,37 @@ def build_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total_
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+Prediction = list[tuple[np.ndarray, np.ndarray]]  # (example indices, their logits) per batch
+
+
 @torch.inference_mode()
+def predict_batches(
+    model: nn.Module,
+    data: Encoded,
+    batches: Sequence[np.ndarray],
+    inputs: Sequence[str],
+    device: torch.device,
+    precision: str = "fp32",
+    pad_id: int = 0,
+) -> Prediction:
+    """Logits of the given batches of examples, each with its indices."""
+    model.eval()
+    outputs: Prediction = []
+    for indices, batch in zip(batches, iterate(data, batches, pad_id), strict=True):
+        with autocast(device, precision):
+            logits = model(*(batch[name].to(device) for name in inputs))
+        outputs.append((indices, logits.float().cpu().numpy()))
+    return outputs
+
+
+def in_example_order(prediction: Prediction) -> np.ndarray:
+    """One array of logits, row i for example i (batches come length-sorted)."""
+    logits = np.concatenate([batch_logits for _, batch_logits in prediction])
+    ordered = np.empty_like(logits)
+    ordered[np.concatenate([indices for indices, _ in prediction])] = logits
+    return ordered
+
+
 def predict_logits(
     model: nn.Module,
     data: Encoded,
@@ -140,22 +176,19 @@ def predict_logits(
     precision: str = "fp32",
     pad_id: int = 0,
 ) -> np.ndarray:
-    """Logits for every example, in the data's order (batches are length-sorted internally)."""
-    model.eval()
+    """Logits for every example, in the data's order, in this process alone."""
     batches = eval_batches(data.lengths, batch_size)
-    outputs: list[np.ndarray] = []
-    for batch in iterate(data, batches, pad_id):
-        with autocast(device, precision):
-            logits = model(*(batch[name].to(device) for name in inputs))
-        outputs.append(logits.float().cpu().numpy())
-    logits = np.concatenate(outputs)
-    ordered = np.empty_like(logits)
-    ordered[np.concatenate(batches)] = logits
-    return ordered
+    return in_example_order(
+        predict_batches(model, data, batches, inputs, device, precision, pad_id)
+    )
 
 
 class Trainer:
-    """Trains one model with one loss on train/val, then evaluates test once."""
+    """Trains one model with one loss on train/val, then evaluates test once.
+
+    Under a launcher every process builds the same Trainer and calls `fit`; each gets the same
+    `FitResult` (metrics are gathered), and only the main one writes checkpoints.
+    """
 
     def __init__(
         self,
@@ -171,8 +204,16 @@ class Trainer:
         pad_id: int = 0,
         on_epoch: Callable[[EpochRecord], None] | None = None,
     ) -> None:
-        self.device = resolve_device(config.device)
-        self.precision = resolve_precision(config.precision, self.device)
+        device = resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, device)
+        self.accelerator = distributed.accelerator(device, self.precision)
+        # cuda:<local rank> under a launcher. Accelerate numbers CPU workers' devices too
+        # ("cpu:1"), which torch.load cannot map a checkpoint back to: plain "cpu" then.
+        accelerated = self.accelerator.device
+        self.device = accelerated if accelerated.type != "cpu" else torch.device("cpu")
+        self.rank = self.accelerator.process_index
+        self.processes = self.accelerator.num_processes
+        # Moved before the optimizer is built, so a resumed optimizer's state lands beside it.
         self.model = model.to(self.device)
         self.loss = loss
         self.config = config
@@ -193,14 +234,20 @@ class Trainer:
                 f"{len(train)} training examples make no full batch of {self.config.batch_size}"
             )
         optimizer = build_optimizer(self.model, self.config)
+        # Not prepared: one scheduler step per global batch, however many processes share it
+        # (Accelerate's prepared scheduler steps once per process).
         schedule = build_schedule(optimizer, self.config, steps_per_epoch * self.config.epochs)
         state = _State()
         if self.checkpoint_dir is not None:
             state = self._resume(optimizer, schedule) or state
         resumed_from = state.epoch
+        # DDP-wrapped (several processes) and autocast (bf16); `self.model` stays the bare one.
+        model, optimizer = self.accelerator.prepare(self.model, optimizer)
         for epoch in range(state.epoch + 1, self.config.epochs + 1):
             start = time.perf_counter()
-            train_loss, samples, tokens = self._train_epoch(train, epoch, optimizer, schedule)
+            train_loss, samples, tokens = self._train_epoch(
+                model, train, epoch, optimizer, schedule
+            )
             seconds = time.perf_counter() - start
             state.train_seconds += seconds
             state.train_samples += samples
@@ -215,6 +262,8 @@ class Trainer:
             if self.on_epoch:
                 self.on_epoch(record)
         assert state.best is not None
+        # Drop Accelerate's autocast wrapper: what is saved and timed is the plain model.
+        self.model = self.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
         self.model.load_state_dict(state.best)
         test_logits = self.predict(test)
         metrics = classification_metrics(test_logits, test.labels, test_logits.shape[1])
@@ -229,18 +278,19 @@ class Trainer:
             resumed_from_epoch=resumed_from,
             device=self.device.type,
             precision=self.precision,
+            processes=self.processes,
         )
 
     def predict(self, data: Encoded) -> np.ndarray:
-        return predict_logits(
-            self.model,
-            data,
-            self.inputs,
-            self.config.eval_batch_size,
-            self.device,
-            self.precision,
-            self.pad_id,
-        )
+        """Logits in the data's order; under a launcher each process predicts every N-th batch
+        and all of them get the gathered whole."""
+        batches = eval_batches(data.lengths, self.config.eval_batch_size)
+        mine = batches[self.rank :: self.processes]
+        args = (self.inputs, self.device, self.precision, self.pad_id)
+        prediction = predict_batches(self.model, data, mine, *args)
+        if self.processes > 1:
+            prediction = self.accelerator.gather_for_metrics(prediction, use_gather_object=True)
+        return in_example_order(prediction)
 
     def _batches(self, data: Encoded, epoch: int) -> list[np.ndarray]:
         return train_batches(data.lengths, self.config.batch_size, self.seed, epoch, self.drop_last)
@@ -252,37 +302,45 @@ class Trainer:
             )
 
     def _train_epoch(
-        self, data: Encoded, epoch: int, optimizer, schedule
+        self, model: nn.Module, data: Encoded, epoch: int, optimizer, schedule
     ) -> tuple[float, int, int]:
-        self.model.train()
+        model.train()
         torch.manual_seed(self.seed * 1_000 + epoch)  # dropout depends on (seed, epoch) only
-        total, samples, tokens = 0.0, 0, 0
-        batches = self._batches(data, epoch)
-        progress = tqdm(
-            batches, desc=f"epoch {epoch}", leave=False, disable=not sys.stderr.isatty()
-        )
-        for batch in iterate(data, progress, self.pad_id):
+        lengths = data.lengths
+        loss_sum = torch.zeros((), device=self.device)  # summed on the device: no sync per step
+        samples, tokens = 0, 0
+        # Every process draws the same global batches; a final one smaller than the number of
+        # processes would leave one empty-handed, so all skip it.
+        batches = [b for b in self._batches(data, epoch) if len(b) >= self.processes]
+        shards = [distributed.shard(b, self.rank, self.processes) for b in batches]
+        progress = tqdm(shards, desc=f"epoch {epoch}", leave=False, disable=not _interactive())
+        for indices, global_size, batch in zip(
+            shards, map(len, batches), iterate(data, progress, self.pad_id), strict=True
+        ):
             batch = {
                 name: value.to(self.device, non_blocking=True) for name, value in batch.items()
             }
-            with autocast(self.device, self.precision):
-                logits = self.model(*(batch[name] for name in self.inputs))
+            logits = model(*(batch[name] for name in self.inputs))
             loss = self.loss(logits.float(), batch["labels"], batch.get("teacher_logits"))
+            scale = distributed.loss_scale(len(indices), global_size, self.processes)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.accelerator.backward(loss * scale if scale != 1 else loss)
             if self.config.clip_norm:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+                self.accelerator.clip_grad_norm_(model.parameters(), self.config.clip_norm)
             optimizer.step()
             schedule.step()
-            count = len(batch["labels"])
-            total += loss.item() * count
-            samples += count
-            tokens += int(batch["attention_mask"].sum())
+            loss_sum += loss.detach() * len(indices)
+            samples += len(indices)
+            tokens += int(lengths[indices].sum())
+        # The epoch's one host sync: the loss summed over steps (and over processes).
+        totals = torch.tensor([samples, tokens], dtype=torch.float64, device=self.device)
+        totals = self.accelerator.reduce(torch.cat([loss_sum.double()[None], totals]), "sum")
+        total, samples, tokens = totals.tolist()
         if not math.isfinite(total):
             raise FloatingPointError(
                 f"training loss became {total} in epoch {epoch}; lower the learning rate"
             )
-        return total / max(samples, 1), samples, tokens
+        return total / max(samples, 1), int(samples), int(tokens)
 
     def _validate(self, val: Encoded, epoch: int, train_loss: float, seconds: float) -> EpochRecord:
         logits = self.predict(val)
@@ -295,13 +353,14 @@ class Trainer:
             val_macro_f1=round(metrics["macro_f1"], 6),
             seconds=round(seconds, 3),
         )
-        log.info("epoch %d: %s", epoch, record)
+        if self.accelerator.is_main_process:
+            log.info("epoch %d: %s", epoch, record)
         return record
 
     # --- checkpoints ----------------------------------------------------------------------
 
     def _checkpoint(self, state: _State, optimizer, schedule) -> None:
-        if self.checkpoint_dir is None:
+        if self.checkpoint_dir is None or not self.accelerator.is_main_process:
             return
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         if state.best is not None and state.best_epoch == state.epoch:
@@ -323,6 +382,7 @@ class Trainer:
             torch.save(payload, tmp)
 
     def _resume(self, optimizer, schedule) -> _State | None:
+        """Every process loads the main one's last checkpoint (a shared file system)."""
         assert self.checkpoint_dir is not None
         path = self.checkpoint_dir / CHECKPOINT
         if not path.is_file():
@@ -330,7 +390,8 @@ class Trainer:
         # weights_only: our own checkpoint, yet never unpickle code from a file on disk.
         payload = torch.load(path, map_location=self.device, weights_only=True)  # noqa: TID251
         if payload.get("fingerprint") != self.fingerprint:
-            log.warning("ignoring checkpoint %s: it belongs to other params or data", path)
+            if self.accelerator.is_main_process:
+                log.warning("ignoring checkpoint %s: it belongs to other params or data", path)
             return None
         self.model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
@@ -345,8 +406,13 @@ class Trainer:
             train_samples=payload["train_samples"],
             train_tokens=payload["train_tokens"],
         )
-        print(f"resuming from {path} after epoch {state.epoch}", file=sys.stderr)
+        if self.accelerator.is_main_process:
+            print(f"resuming from {path} after epoch {state.epoch}", file=sys.stderr)
         return state
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty() and distributed.is_main_process()
 
 
 @dataclass
