@@ -632,12 +632,14 @@ def test_a_class_absent_from_a_split_is_kept_in_the_report_and_metrics() -> None
     """The stage's stderr warning scrolls away; the data report and metrics keep it."""
     from textdistill.data.clean import CleaningReport
     from textdistill.data.prepare import PreparedData, report
+    from textdistill.data.schemas import Task
 
     def split(labels: list[int]) -> pd.DataFrame:
         return pd.DataFrame({"text": [f"text {i}" for i in range(len(labels))], "label": labels})
 
     splits = {"train": split([0, 1, 2]), "val": split([0, 1]), "test": split([0, 1, 2])}
-    data = PreparedData(["neg", "pos", "mixed"], splits, {"raw_train": 8}, CleaningReport(rows=8))
+    classes = Task(("neg", "pos", "mixed"))
+    data = PreparedData(classes, splits, {"raw_train": 8}, CleaningReport(rows=8))
     assert data.metrics()["absent_classes"] == 1
     text = report("amazon", data, r"[^\w\s]")
     assert text.endswith("\n## Warnings\n\n- class 'mixed' is absent from the val split\n")

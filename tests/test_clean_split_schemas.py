@@ -43,7 +43,7 @@ def test_drops_count_what_they_drop() -> None:
     frame, duplicates = drop_duplicates(frame)
     assert (empty, duplicates) == (1, 1)
     assert frame["id"].tolist() == ["a", "d"]
-    rest, seen = drop_seen(frame, pd.Series(["y"]))
+    rest, seen = drop_seen(frame, pd.DataFrame({"text": ["y"]}))
     assert seen == 1 and rest["id"].tolist() == ["a"]
 
 
@@ -146,6 +146,7 @@ def test_prepared_schema_catches_duplicates_and_mismatched_names() -> None:
 
 def test_a_single_class_train_split_fails_and_a_missing_class_is_named() -> None:
     from textdistill.data.prepare import PreparedData, class_warnings
+    from textdistill.data.schemas import Task
     from textdistill.errors import DataError
 
     def data(train: list[int], test: list[int]) -> PreparedData:
@@ -154,7 +155,7 @@ def test_a_single_class_train_split_fails_and_a_missing_class_is_named() -> None
             "val": pd.DataFrame({"label": train}),
             "test": pd.DataFrame({"label": test}),
         }
-        return PreparedData(["a", "b", "c"], splits, {}, None)  # type: ignore[arg-type]
+        return PreparedData(Task(("a", "b", "c")), splits, {}, None)  # type: ignore[arg-type]
 
     assert class_warnings(data([0, 1, 2], [0, 1, 2])) == []
     assert class_warnings(data([0, 1, 2], [0, 1])) == ["class 'c' is absent from the test split"]

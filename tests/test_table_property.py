@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from textdistill.config import TableColumns
 from textdistill.data.formats import read_table
+from textdistill.data.schemas import Task
 
 SPECIALS = ['"', ",", ";", "\t", "\n", " ", "'", "é", "²", "٣", "\u2028", "\x00"]
 # \r is left out: every reader turns CR and CRLF into LF, as documented. A leading BOM is
@@ -113,3 +115,40 @@ def test_tables_read_back_as_written(
     assert result["label"].tolist() == labels
     assert result["raw_label"].tolist() == tokens
     assert result["line"].tolist() == starts
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    suffix=st.sampled_from([".csv", ".jsonl"]),
+    rows=st.lists(
+        st.tuples(TEXT, TEXT, st.floats(allow_nan=False, allow_infinity=False, width=32)),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_pair_tables_with_float_targets_read_back_as_written(
+    tmp_path_factory: pytest.TempPathFactory, suffix: str, rows: list[tuple[str, str, float]]
+) -> None:
+    """Both texts come back as written, and each target as the float its repr spells."""
+    firsts, seconds, targets = (list(column) for column in zip(*rows, strict=True))
+    path: Path = tmp_path_factory.mktemp("pairs") / f"t{suffix}"
+    if suffix == ".jsonl":
+        lines = [
+            json.dumps({"a": a, "b": b, "y": y}, ensure_ascii=False) + "\n"
+            for a, b, y in zip(firsts, seconds, targets, strict=True)
+        ]
+        path.write_text("".join(lines), encoding="utf-8", newline="")
+    else:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerows([["a", "b", "y"], *([a, b, repr(y)] for a, b, y in rows)])
+        path.write_text(out.getvalue(), encoding="utf-8", newline="")
+    options = {} if suffix == ".jsonl" else {"multiline": True}
+    columns = TableColumns(text="a", text_pair="b", label="y", **options)
+    regression = Task(target_range=(-math.inf, math.inf))
+
+    result = read_table(path, regression, columns)
+
+    assert result["text"].tolist() == firsts
+    assert result["text_pair"].tolist() == seconds
+    assert result["label"].tolist() == targets

@@ -171,8 +171,11 @@ class TableColumns(Section):
     """Which columns of a generic CSV/TSV/TXT/JSONL/parquet table hold what, and how it is split.
 
     Nothing is guessed from the data, so no file can be read silently wrong:
+    - `text_pair`: the second text of a sentence pair (paraphrase, similarity, NLI); None for
+      one text per example.
     - `labels`: `names` (the file holds class names from `classes`, compared as text) or `ids`
-      (0-based integer ids into `classes`). Digit class names never turn into ids.
+      (0-based integer ids into `classes`). Digit class names never turn into ids. Not for
+      `task: regression`, whose label column holds a number.
     - `delimiter`: None takes it from the extension (`,` for .csv, tab for .tsv); .txt files,
       and .csv files that hold tabs, name it.
     - `quoting`: `none` (a `"` is an ordinary character) or `minimal` (a field may be wrapped in
@@ -181,10 +184,11 @@ class TableColumns(Section):
       followed by more text, or left open at the end of the file, is an error.
     - `multiline`: whether a quoted field may run across lines. Off by default, so a stray
       opening quote fails at its line instead of swallowing the rows after it.
-    - `header`: with false, `text`, `label` and `title` are 0-based column positions.
+    - `header`: with false, `text`, `text_pair`, `label` and `title` are 0-based column positions.
     """
 
     text: ColumnRef = "text"
+    text_pair: ColumnRef | None = None
     label: ColumnRef = "label"
     title: ColumnRef | None = None
     labels: Literal["names", "ids"] = "names"
@@ -195,7 +199,12 @@ class TableColumns(Section):
 
     @model_validator(mode="after")
     def _columns_fit_header(self) -> TableColumns:
-        refs = {"text": self.text, "label": self.label, "title": self.title}
+        refs = {
+            "text": self.text,
+            "text_pair": self.text_pair,
+            "label": self.label,
+            "title": self.title,
+        }
         wanted = int if not self.header else str
         for key, ref in refs.items():
             if ref is not None and not isinstance(ref, wanted):
@@ -203,15 +212,24 @@ class TableColumns(Section):
                 raise ValueError(f"with header: {str(self.header).lower()}, {key} must be {kind}")
         given = [ref for ref in refs.values() if ref is not None]
         if len(set(given)) != len(given):
-            raise ValueError(f"text, label and title must be different columns, got {given}")
+            raise ValueError(
+                f"text, text_pair, label and title must be different columns, got {given}"
+            )
         if self.multiline and self.quoting == "none":
             raise ValueError("multiline: true needs quoting: minimal (only quotes hold newlines)")
         return self
 
 
 class DownloadConfig(Section):
+    """One dataset's raw files. `task: classification` (the default) reads class labels, named
+    in `classes`; `task: regression` reads a float target that must lie in `target_range`
+    ([low, high], both included) and takes no `classes`. Regression and sentence pairs
+    (`columns.text_pair`) need `format: table`."""
+
     format: Literal["fasttext", "agnews_csv", "table"]
-    classes: Annotated[list[str], Field(min_length=2)]
+    task: Literal["classification", "regression"] = "classification"
+    classes: list[str] = []
+    target_range: list[float] | None = None
     source: Literal["sample", "hub", "files"]
     sample: SampleSource | None = None
     hub: HubSource | None = None
@@ -231,6 +249,43 @@ class DownloadConfig(Section):
             raise ValueError(f"source is {self.source!r} but no {self.source!r} section is given")
         if self.source == "sample" and self.format == "table":
             raise ValueError("the sample source writes fasttext or agnews_csv, not table")
+        return self
+
+    @model_validator(mode="after")
+    def _task_fits_labels(self) -> DownloadConfig:
+        """Each task names its labels its own way; a key of the other task is a mistake."""
+        if self.task == "classification":
+            if len(self.classes) < 2:
+                raise ValueError(
+                    f"task: classification needs at least 2 names in classes, got {self.classes}"
+                )
+            if self.target_range is not None:
+                raise ValueError("target_range is for task: regression; remove it or set the task")
+            return self
+        if self.classes:
+            raise ValueError(
+                "task: regression reads a number from the label column and takes no classes; "
+                f"remove classes {self.classes} (or set task: classification)"
+            )
+        if self.target_range is None or len(self.target_range) != 2:
+            raise ValueError(
+                "task: regression needs target_range: [low, high], the values the target may "
+                f"take (e.g. [0, 5] for similarity scores), got {self.target_range}"
+            )
+        low, high = self.target_range
+        if not low < high:
+            raise ValueError(f"target_range must be [low, high] with low < high, got {[low, high]}")
+        return self
+
+    @model_validator(mode="after")
+    def _format_holds_task(self) -> DownloadConfig:
+        """Only a generic table has a second text column or a numeric label column; the hub
+        source names no field for a second text (use source: files)."""
+        pair = self.columns is not None and self.columns.text_pair is not None
+        if (pair or self.task == "regression") and self.format != "table":
+            raise ValueError("sentence pairs and task: regression need format: table")
+        if pair and self.source == "hub":
+            raise ValueError("the hub source reads one text per example; for pairs use files")
         return self
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from textdistill.config import CleanConfig
 
 EXAMPLES_SHOWN = 5
+TEXT = ("text",)  # the text columns of a single-text table; a pair adds "text_pair"
 
 
 @dataclass
@@ -47,19 +50,44 @@ def clean_texts(texts: pd.Series, config: CleanConfig) -> tuple[pd.Series, Clean
     return cleaned, report
 
 
-def drop_empty(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Drop rows whose cleaned text is empty (e.g. a review that was only punctuation)."""
-    keep = frame["text"].str.len() > 0
+def clean_pools(
+    pools: dict[str, pd.DataFrame], columns: Sequence[str], config: CleanConfig
+) -> tuple[dict[str, pd.DataFrame], CleaningReport]:
+    """Clean every text column of every part in one pass, so the report describes the whole
+    corpus (both texts of a pair count as texts)."""
+    texts = [pool[name] for pool in pools.values() for name in columns]
+    cleaned, report = clean_texts(pd.concat(texts, ignore_index=True), config)
+    ends = np.cumsum([len(part) for part in texts])[:-1]
+    pieces = iter(np.split(cleaned.to_numpy(), ends))  # back in the order they were joined
+    out = {
+        part: pool.assign(**{name: next(pieces) for name in columns})
+        for part, pool in pools.items()
+    }
+    return out, report
+
+
+def drop_empty(frame: pd.DataFrame, columns: Sequence[str] = TEXT) -> tuple[pd.DataFrame, int]:
+    """Drop rows with an empty cleaned text (e.g. a review that was only punctuation); of a
+    pair, either text empty drops the row."""
+    keep = (frame[list(columns)].apply(lambda texts: texts.str.len()) > 0).all(axis=1)
     return frame[keep], int((~keep).sum())
 
 
-def drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Keep the first occurrence of each cleaned text; a text with two labels keeps the first."""
-    keep = ~frame["text"].duplicated(keep="first")
+def drop_duplicates(frame: pd.DataFrame, columns: Sequence[str] = TEXT) -> tuple[pd.DataFrame, int]:
+    """Keep the first occurrence of each cleaned text (of a pair: of each (text, text_pair));
+    one with two labels keeps the first."""
+    keep = ~frame.duplicated(subset=list(columns), keep="first")
     return frame[keep], int((~keep).sum())
 
 
-def drop_seen(frame: pd.DataFrame, seen: pd.Series) -> tuple[pd.DataFrame, int]:
-    """Drop rows whose text also occurs in `seen` (another split's texts), so no text leaks."""
-    keep = ~frame["text"].isin(set(seen))
+def drop_seen(
+    frame: pd.DataFrame, seen: pd.DataFrame, columns: Sequence[str] = TEXT
+) -> tuple[pd.DataFrame, int]:
+    """Drop rows whose text (of a pair: whose (text, text_pair)) also occurs in `seen`, another
+    split, so no example leaks."""
+    keep = ~_keys(frame, columns).isin(_keys(seen, columns))
     return frame[keep], int((~keep).sum())
+
+
+def _keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.MultiIndex:
+    return pd.MultiIndex.from_frame(frame[list(columns)])

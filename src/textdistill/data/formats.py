@@ -4,13 +4,15 @@ Formats:
 - `fasttext`: `__label__<k> <text>` per line, k = 1..K (Amazon: 1 negative, 2 positive).
 - `agnews_csv`: headerless CSV `class, title, description`, class = 1..K, all fields quoted,
   newlines inside a description escaped as a backslash, HTML entities partly stripped.
-- `table`: CSV/TSV/JSONL/parquet with a header and named text/label (and optional title)
-  columns; labels are class names or 0-based integers.
+- `table`: CSV/TSV/JSONL/parquet with a header and named text/label (and optional title and
+  second text) columns; labels are class names or 0-based integers, or for a regression task
+  a number.
 
 Every reader returns a `RawTable` frame with columns `file`, `line`, `raw_label`, `label`
-(0-based, -1 when unreadable) and `text`. Structural problems (no label, wrong column count,
-bytes that are not UTF-8) raise `DataError` listing every offending line; value problems
-(label out of range, empty text) are left to the pandera raw schema.
+(0-based, -1 when unreadable; for regression the float, NaN when it is no number) and `text`,
+then `text_pair` for sentence pairs. Structural problems (no label, wrong column count, bytes
+that are not UTF-8) raise `DataError` listing every offending line; value problems (label out
+of range, a target that is no number, an empty text) are left to the pandera raw schema.
 """
 
 from __future__ import annotations
@@ -22,17 +24,22 @@ import html
 import io
 import json
 import lzma
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from textdistill.config import ColumnRef, TableColumns
+from textdistill.data.schemas import Task
 from textdistill.errors import DataError, Problem
 
-RAW_COLUMNS = ["file", "line", "raw_label", "label", "text"]
 UNKNOWN_LABEL = -1
+# One raw record: file, line, raw label, label (class id or float target), text[, text_pair].
+RawRow = tuple[Any, ...]
 
 _OPENERS: dict[str, Callable[..., io.BufferedIOBase]] = {
     ".gz": gzip.open,
@@ -41,6 +48,8 @@ _OPENERS: dict[str, Callable[..., io.BufferedIOBase]] = {
 }
 _FASTTEXT_LINE = re.compile(r"__label__(\S*)\s?(.*)", re.DOTALL)
 _CLASS_ID = re.compile(r"[0-9]+")  # ASCII only: '²' and '٣' pass str.isdigit() but are no ids
+# A decimal number as written in a table: no 'nan', 'inf', '1_000', '0x1' or Unicode digits.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _AGNEWS_BACKSLASHES = re.compile(r"\s*\\+\s*")
 # Entities that lost their '&': numeric ones may follow a letter ("Sony#39;s"); named ones may
 # not (so "&amp;amp;" is not read as two entities).
@@ -92,9 +101,13 @@ def read_text(path: Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _raw_table(rows: Iterable[tuple[str, int, str, int, str]]) -> pd.DataFrame:
-    frame = pd.DataFrame(list(rows), columns=RAW_COLUMNS)
-    return frame.astype({"file": str, "line": "int64", "raw_label": str, "label": "int64"})
+_CLASSIFIED_TEXTS = Task()  # fastText and AG News: one text and a class per record
+
+
+def _raw_table(rows: Iterable[RawRow], task: Task = _CLASSIFIED_TEXTS) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows), columns=task.raw_columns())
+    label = "float64" if task.regression else "int64"
+    return frame.astype({"file": str, "line": "int64", "raw_label": str, "label": label})
 
 
 def _one_based_label(token: str) -> int:
@@ -210,24 +223,41 @@ def table_kind(path: Path) -> str:
     return kind
 
 
-def read_table(path: Path, classes: Sequence[str], columns: TableColumns) -> pd.DataFrame:
-    """Read a generic table as `columns` describes it: nothing about its layout is guessed."""
+def read_table(path: Path, labels: Sequence[str] | Task, columns: TableColumns) -> pd.DataFrame:
+    """Read a generic table as `columns` describes it: nothing about its layout is guessed.
+
+    `labels` are the class names, or a `Task` (a regression task reads a number); whether
+    examples are pairs is `columns.text_pair`'s to say."""
+    task = table_task(labels, columns)
     kind = table_kind(path)
     _check_options_apply(path, kind, columns)
-    refs = [ref for ref in (columns.text, columns.label, columns.title) if ref is not None]
+    refs = [*_text_refs(columns), columns.label]
     if kind in _DELIMITED:
         records, problems = _delimited_records(path, kind, columns, refs)
     elif kind == ".jsonl":
         records, problems = _jsonl_records(path, refs)
     else:
         records, problems = _parquet_records(path, refs), []
-    rows, value_problems = _table_rows(path, records, classes, columns)
+    rows, value_problems = _table_rows(path, records, task, columns)
     problems = sorted(problems + value_problems, key=lambda p: p.line or 0)
     if problems:
         raise DataError(f"{path}: malformed {kind[1:]} {_ROW_WORD[kind]}", problems)
     if not rows:
         raise DataError(f"{path}: no data rows (the file is empty or holds only a header)")
-    return _raw_table(rows)
+    return _raw_table(rows, task)
+
+
+def table_task(labels: Sequence[str] | Task, columns: TableColumns) -> Task:
+    """The task a table holds: its labels' (classes or a target range), pairs if it names a
+    second text column."""
+    return replace(Task.of(labels), pair=columns.text_pair is not None)
+
+
+def table_column_names(columns: TableColumns) -> dict[str, str]:
+    """The file's name for each raw-table column it fills, so the raw schema's messages name
+    the column the user knows (`is_duplicate`, `#3`), not the table's (`label`)."""
+    refs = {"text": columns.text, "text_pair": columns.text_pair, "label": columns.label}
+    return {name: column_name(ref) for name, ref in refs.items() if ref is not None}
 
 
 def _check_options_apply(path: Path, kind: str, columns: TableColumns) -> None:
@@ -413,22 +443,35 @@ def _parquet_records(path: Path, refs: list[ColumnRef]) -> list[Record]:
 # --- values ---
 
 
+def _text_refs(columns: TableColumns) -> list[ColumnRef]:
+    """The text columns in reading order: text, then title and the second text if any."""
+    return [ref for ref in (columns.text, columns.title, columns.text_pair) if ref is not None]
+
+
 def _table_rows(
-    path: Path, records: list[Record], classes: Sequence[str], columns: TableColumns
-) -> tuple[list[tuple[str, int, str, int, str]], list[Problem]]:
+    path: Path, records: list[Record], task: Task, columns: TableColumns
+) -> tuple[list[RawRow], list[Problem]]:
     """Checked texts and labels; a null or non-text value is a problem named with its line."""
-    rows: list[tuple[str, int, str, int, str]] = []
+    rows: list[RawRow] = []
     problems: list[Problem] = []
-    text_refs = [columns.text] if columns.title is None else [columns.text, columns.title]
+    text_refs = _text_refs(columns)
     for line, values in records:
-        found = [_check_text(path, line, ref, values[ref]) for ref in text_refs]
-        raw = _label_token(path, line, columns.label, values[columns.label])
-        problems += [p for p in (*found, raw) if isinstance(p, Problem)]
-        texts = [text for text in found if isinstance(text, str)]
-        if isinstance(raw, str) and len(texts) == len(found):
-            label = _label_id(raw, classes, columns.labels)
-            rows.append((str(path), line, raw, label, ": ".join(reversed(texts))))  # title: text
+        checked = [_check_text(path, line, ref, values[ref]) for ref in text_refs]
+        checked.append(_label_token(path, line, columns.label, values[columns.label], task))
+        found = [value for value in checked if isinstance(value, str)]
+        if len(found) < len(checked):
+            problems += [value for value in checked if isinstance(value, Problem)]
+            continue
+        *texts, raw = found
+        label = _label_value(raw, task, columns.labels)
+        rows.append((str(path), line, raw, label, *_example_texts(texts, columns)))
     return rows, problems
+
+
+def _example_texts(texts: list[str], columns: TableColumns) -> list[str]:
+    """`title: text`, then the second text if any, from texts in `_text_refs` order."""
+    head = 1 if columns.title is None else 2
+    return [": ".join(reversed(texts[:head])), *texts[head:]]
 
 
 def _check_text(path: Path, line: int, ref: ColumnRef, value: object) -> str | Problem:
@@ -438,14 +481,24 @@ def _check_text(path: Path, line: int, ref: ColumnRef, value: object) -> str | P
     return Problem(str(path), line, column_name(ref), value, expected)
 
 
-def _label_token(path: Path, line: int, ref: ColumnRef, value: object) -> str | Problem:
-    """The label as written; an int keeps its digits, a null or a container is a problem."""
+def _label_token(path: Path, line: int, ref: ColumnRef, value: object, task: Task) -> str | Problem:
+    """The label as written; a number keeps its digits, a null or a container is a problem."""
     if isinstance(value, str):
         return value.strip()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    expected = "a label, not null" if value is None else "a label (a string or an integer)"
+    what = "a number" if task.regression else "a label"
+    kinds = "a number or a string holding one" if task.regression else "a string or an integer"
+    expected = f"{what}, not null" if value is None else f"{what} ({kinds})"
     return Problem(str(path), line, column_name(ref), value, expected)
+
+
+def _label_value(token: str, task: Task, scheme: str) -> int | float:
+    """The class id, or for regression the target (NaN when the token is no decimal number:
+    the raw schema names it with the range it expected)."""
+    if task.regression:
+        return float(token) if _NUMBER.fullmatch(token) else math.nan
+    return _label_id(token, task.classes, scheme)
 
 
 def _label_id(token: str, classes: Sequence[str], scheme: str) -> int:

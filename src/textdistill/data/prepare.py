@@ -2,6 +2,12 @@
 
 Row ids are `<part>-<line>` (e.g. `train-1234` is line 1234 of the raw train file), so any
 prepared row can be traced back to the raw line it came from.
+
+A prepared dataset is `train/val/test.parquet` and `classes.json` (the class names; empty for
+a regression target); a dataset of sentence pairs or with a regression target also has
+`task.json` (see `Task`), so a single-text classification's directory is what it always was.
+The training stages read single-text classification only (`read_prepared`); the pair and
+regression tasks of issue 15 read any task with `read_prepared_task`.
 """
 
 from __future__ import annotations
@@ -14,79 +20,87 @@ import pandas as pd
 from textdistill.config import PrepareConfig, TableColumns
 from textdistill.data.clean import (
     CleaningReport,
-    clean_texts,
+    clean_pools,
     drop_duplicates,
     drop_empty,
     drop_seen,
 )
 from textdistill.data.report import data_metrics, render_report, row_counts
-from textdistill.data.schemas import PREPARED_COLUMNS, validate_prepared
+from textdistill.data.schemas import Task, validate_prepared
 from textdistill.data.sources import load_raw, raw_files
 from textdistill.data.split import SPLITS, make_splits
 from textdistill.errors import DataError
 from textdistill.io import atomic_dir, read_json, write_json
 
 CLASSES_FILE = "classes.json"
+TASK_FILE = "task.json"
 
 
 @dataclass
 class PreparedData:
-    classes: list[str]
+    task: Task
     splits: dict[str, pd.DataFrame]
     counts: dict[str, int]
     cleaning: CleaningReport
 
+    @property
+    def classes(self) -> list[str]:
+        return list(self.task.classes)
+
     def metrics(self) -> dict:
+        metrics = data_metrics(self.splits, self.task, self.counts, self.cleaning)
+        if self.task.regression:
+            return metrics
         # A count, flat for `dvc metrics diff`: which classes are absent is in the report.
-        absent = {"absent_classes": len(class_warnings(self))}
-        return data_metrics(self.splits, self.classes, self.counts, self.cleaning) | absent
+        return metrics | {"absent_classes": len(class_warnings(self))}
 
     def rows(self) -> dict[str, int]:
         return row_counts(self.splits, self.counts)
 
 
-def load_pools(raw_dir: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
-    """Parse and validate each raw part; return the class names and a frame per part."""
+def load_pools(raw_dir: Path) -> tuple[Task, dict[str, pd.DataFrame]]:
+    """Parse and validate each raw part; return the dataset's task and a frame per part."""
     manifest, paths = raw_files(raw_dir)
-    classes = manifest["classes"]
+    task = Task.from_json(manifest["classes"], manifest.get("task"))
     columns = TableColumns(**manifest["columns"]) if manifest.get("columns") else None
     pools = {}
     for part, path in paths.items():
-        frame = load_raw(path, manifest["format"], classes, columns)
+        frame = load_raw(path, manifest["format"], task, columns)
         ids = part + "-" + frame["line"].astype(str)
-        pools[part] = pd.DataFrame({"id": ids, "text": frame["text"], "label": frame["label"]})
-    return classes, pools
+        texts = {name: frame[name] for name in task.text_columns}
+        pools[part] = pd.DataFrame({"id": ids, **texts, "label": frame["label"]})
+    return task, pools
 
 
 def prepare(raw_dir: Path, config: PrepareConfig) -> PreparedData:
-    """Clean every pool, drop empty and duplicate texts and test texts from train, then split."""
-    classes, pools = load_pools(raw_dir)
+    """Clean every pool, drop empty and duplicate examples and test examples from train, then
+    split. Of a pair, both texts are cleaned, and an example is the pair (text, text_pair)."""
+    task, pools = load_pools(raw_dir)
+    texts = task.text_columns
     counts = {f"raw_{part}": len(pool) for part, pool in pools.items()}
-    # One cleaning pass over all parts, so the report describes the whole corpus.
-    everything = pd.concat(pools.values(), keys=list(pools), names=["part", None])
-    cleaned, cleaning = clean_texts(everything["text"], config.clean)
-    for part in pools:
-        pools[part] = pools[part].assign(text=cleaned.loc[part].to_numpy())
+    pools, cleaning = clean_pools(pools, texts, config.clean)
     dropped = {"dropped_empty": 0, "dropped_duplicate": 0, "dropped_in_test": 0}
     for part, pool in pools.items():
-        pool, empty = drop_empty(pool)
-        pool, duplicates = drop_duplicates(pool)
+        pool, empty = drop_empty(pool, texts)
+        pool, duplicates = drop_duplicates(pool, texts)
         pools[part] = pool
         dropped["dropped_empty"] += empty
         dropped["dropped_duplicate"] += duplicates
     if "test" in pools and config.splits.test_from == "test":
-        # A train text that also appears in the test file would leak; the test file wins.
-        pools["train"], dropped["dropped_in_test"] = drop_seen(
-            pools["train"], pools["test"]["text"]
-        )
+        # A train example that also appears in the test file would leak; the test file wins.
+        pools["train"], dropped["dropped_in_test"] = drop_seen(pools["train"], pools["test"], texts)
     splits = make_splits(pools["train"], pools.get("test"), config.splits, config.splits.seed)
-    splits = {name: _finish(frame, classes, name) for name, frame in splits.items()}
-    return PreparedData(classes, splits, counts | dropped, cleaning)
+    splits = {name: _finish(frame, task, name) for name, frame in splits.items()}
+    return PreparedData(task, splits, counts | dropped, cleaning)
 
 
 def class_warnings(data: PreparedData) -> list[str]:
     """Classes a split lacks (a warning: its per-class scores are undefined); a training split
-    with a single class is an error, since no classifier can learn from it."""
+    with a single class is an error, since no classifier can learn from it. Likewise a constant
+    regression target in train is an error (and a regression task has no classes to lack)."""
+    if data.task.regression:
+        _check_target_varies(data.splits["train"]["label"])
+        return []
     present = {name: set(frame["label"]) for name, frame in data.splits.items()}
     if len(present["train"]) < 2:
         only = [data.classes[i] for i in sorted(present["train"])]
@@ -102,13 +116,24 @@ def class_warnings(data: PreparedData) -> list[str]:
     ]
 
 
-def _finish(frame: pd.DataFrame, classes: list[str], split: str) -> pd.DataFrame:
+def _check_target_varies(targets: pd.Series) -> None:
+    if targets.nunique() < 2:
+        raise DataError(
+            f"the train split's regression target is constant ({targets.iloc[0]:g} in every "
+            "row): a regressor needs at least two values; check the label column"
+        )
+
+
+def _finish(frame: pd.DataFrame, task: Task, split: str) -> pd.DataFrame:
     frame = frame.sort_values("id", key=_id_order).reset_index(drop=True)
-    frame = frame.assign(
-        label=frame["label"].astype("int64"),
-        label_name=frame["label"].map(dict(enumerate(classes))),
-    )
-    return validate_prepared(frame[PREPARED_COLUMNS], classes, split)
+    if task.regression:
+        frame = frame.assign(label=frame["label"].astype("float64"))
+    else:
+        frame = frame.assign(
+            label=frame["label"].astype("int64"),
+            label_name=frame["label"].map(dict(enumerate(task.classes))),
+        )
+    return validate_prepared(frame[task.prepared_columns()], task, split)
 
 
 def _id_order(ids: pd.Series) -> pd.Series:
@@ -117,25 +142,48 @@ def _id_order(ids: pd.Series) -> pd.Series:
 
 
 def write_prepared(data: PreparedData, out_dir: Path) -> None:
-    """Write the splits and class names as one atomic directory swap."""
+    """Write the splits, the class names and (pairs, regression) the task, as one atomic
+    directory swap."""
     with atomic_dir(out_dir) as tmp:
         for name in SPLITS:
             data.splits[name].to_parquet(tmp / f"{name}.parquet", index=False)
         write_json(tmp / CLASSES_FILE, data.classes)
+        if not data.task.plain:
+            write_json(tmp / TASK_FILE, data.task.to_json())
 
 
 def report(dataset: str, data: PreparedData, pattern: str) -> str:
     """The data report, ending with the class warnings the stage printed (they scroll away)."""
-    text = render_report(dataset, data.metrics(), data.cleaning, pattern)
+    text = render_report(dataset, data.metrics(), data.cleaning, pattern, data.task.pair)
     warnings = class_warnings(data)
     if warnings:
         text += "\n## Warnings\n\n" + "".join(f"- {warning}\n" for warning in warnings)
     return text
 
 
-def read_prepared(data_dir: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
-    """The class names and the train/val/test frames written by `write_prepared`."""
+def read_prepared_task(data_dir: Path) -> tuple[Task, dict[str, pd.DataFrame]]:
+    """The task and the train/val/test frames written by `write_prepared`, of any task."""
     if not (data_dir / CLASSES_FILE).is_file():
         raise DataError(f"{data_dir} holds no prepared dataset; run the prepare stage first")
-    classes = read_json(data_dir / CLASSES_FILE)
-    return classes, {name: pd.read_parquet(data_dir / f"{name}.parquet") for name in SPLITS}
+    extra = read_json(data_dir / TASK_FILE) if (data_dir / TASK_FILE).is_file() else None
+    task = Task.from_json(read_json(data_dir / CLASSES_FILE), extra)
+    return task, {name: pd.read_parquet(data_dir / f"{name}.parquet") for name in SPLITS}
+
+
+def read_prepared(data_dir: Path) -> tuple[list[str], dict[str, pd.DataFrame]]:
+    """The class names and the train/val/test frames of a single-text classification dataset,
+    what every training stage reads; pairs or a regression target are refused, not read as
+    if their second text or float target were absent."""
+    task, splits = read_prepared_task(data_dir)
+    require_single_text_classification(task, data_dir)
+    return list(task.classes), splits
+
+
+def require_single_text_classification(task: Task, where: Path | str) -> None:
+    """Refuse a dataset this stage would silently misread (its second text ignored, its float
+    target taken for a class)."""
+    if not task.plain:
+        raise DataError(
+            f"{where} holds {task.describe()}: pairs/regression are supported by the multitask "
+            "fine-tuning only (see issue 15); this stage reads single-text classification data"
+        )

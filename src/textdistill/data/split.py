@@ -1,7 +1,9 @@
 """Seeded, stratified splits with exact sizes.
 
-`stratified_take` allocates an exact number of rows across classes in proportion to their
-frequency (largest-remainder rounding), then samples within each class with a seeded RNG.
+`stratified_take` allocates an exact number of rows across strata in proportion to their
+frequency (largest-remainder rounding), then samples within each stratum with a seeded RNG.
+The strata are the classes; for a regression target (a float `label`) they are quantile bins
+of the target, so every split spans its range as the whole pool does.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from textdistill.config import SplitConfig
 from textdistill.errors import DataError
 
 SPLITS = ("train", "val", "test")
+TARGET_BINS = 10  # quantile bins of a regression target; fewer for a pool of under 20 rows
+MIN_BIN_ROWS = 2
 
 
 def class_quotas(counts: np.ndarray, size: int) -> np.ndarray:
@@ -31,7 +35,8 @@ def class_quotas(counts: np.ndarray, size: int) -> np.ndarray:
 def stratified_take(
     pool: pd.DataFrame, size: int | Literal["all"], rng: np.random.Generator, name: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Take `size` rows stratified by `label`; return (taken, rest), both in pool order."""
+    """Take `size` rows stratified by `label` (see `strata`); return (taken, rest), both in
+    pool order."""
     if size == "all":
         return pool, pool.iloc[:0]
     if size > len(pool):
@@ -39,13 +44,28 @@ def stratified_take(
             f"split {name!r} asks for {size} rows but only {len(pool)} remain "
             "after cleaning, de-duplication and the earlier splits; lower prepare.<dataset>.splits"
         )
-    labels = pool["label"].to_numpy()
+    labels = strata(pool["label"])
     classes, counts = np.unique(labels, return_counts=True)
     chosen = np.zeros(len(pool), dtype=bool)
     for label, quota in zip(classes, class_quotas(counts, size), strict=True):
         members = np.flatnonzero(labels == label)
         chosen[rng.choice(members, size=quota, replace=False)] = True
     return pool[chosen], pool[~chosen]
+
+
+def strata(labels: pd.Series) -> np.ndarray:
+    """Class ids as they are; a float target becomes equal-frequency bins of its rank.
+
+    Ranks (ties broken by pool order) make the bins exactly equal in size even where many rows
+    share a value (similarity scores of 0 or 5), and deterministic. A pool too small for
+    `TARGET_BINS` bins of `MIN_BIN_ROWS` rows gets fewer bins, down to one."""
+    values = labels.to_numpy()
+    if not np.issubdtype(values.dtype, np.floating):
+        return values
+    bins = max(1, min(TARGET_BINS, len(values) // MIN_BIN_ROWS))
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[np.argsort(values, kind="stable")] = np.arange(len(values))
+    return ranks * bins // max(len(values), 1)
 
 
 def make_splits(
