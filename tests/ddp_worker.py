@@ -68,7 +68,7 @@ def main(out: Path, checkpoints: Path | None, pause_after_epoch: float) -> None:
             "processes": trainer.processes,
             "resumed_from_epoch": result.resumed_from_epoch,
             "train_samples": result.train_samples,
-            "history": [record.__dict__ for record in result.history],
+            "history": [record.row() for record in result.history],
             "test_metrics": result.test_metrics,
             "test_logits": result.test_logits.tolist(),
         }

@@ -78,10 +78,15 @@ def test_resume_on_cuda_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_losses_on_cuda_in_bf16_match_cpu(name: str) -> None:
     generator = torch.Generator().manual_seed(0)
-    logits = torch.randn(32, 4, generator=generator)
-    teacher = torch.randn(32, 4, generator=generator)
-    labels = torch.randint(0, 4, (32,), generator=generator)
     loss = build_loss(name)
+    regression = loss.task == "regression"  # one output per example and a float target
+    logits = torch.randn(32, 1 if regression else 4, generator=generator)
+    teacher = torch.randn(32, 4, generator=generator)
+    labels = (
+        torch.rand(32, generator=generator)
+        if regression
+        else torch.randint(0, 4, (32,), generator=generator)
+    )
     expected = loss(logits, labels, teacher).item()
     with torch.autocast("cuda", dtype=torch.bfloat16):
         actual = loss(logits.to(CUDA).bfloat16(), labels.to(CUDA), teacher.to(CUDA)).item()

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from textdistill.losses import LOSSES, build_loss
+from textdistill.losses import LOSSES, RegressionLoss, build_loss
 
 LOGITS = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
 LABELS = torch.tensor([0, 1])
@@ -19,7 +19,7 @@ def sigmoid(x: float) -> float:
 
 
 def test_registry_names_and_errors() -> None:
-    assert set(LOSSES) == {"ce", "focal", "kd", "dist", "mse"}
+    assert set(LOSSES) == {"ce", "focal", "kd", "dist", "mse", "mse_regression"}
     with pytest.raises(ValueError, match="unknown loss 'l2'"):
         build_loss("l2")
     with pytest.raises(ValueError, match=r"has no parameter\(s\) \['temp'\]"):
@@ -231,3 +231,86 @@ def test_mse_rejects_bad_alpha() -> None:
     for alpha in (-0.1, 1.5, True, float("nan")):
         with pytest.raises(ValueError, match="alpha must be"):
             build_loss("mse", alpha=alpha)
+
+
+# --- regression (the minBERT study's STS head) ------------------------------------------------
+
+
+def test_every_loss_states_its_task() -> None:
+    tasks = {name: cls.task for name, cls in LOSSES.items()}
+    assert tasks == {
+        "ce": "classification",
+        "focal": "classification",
+        "kd": "classification",
+        "dist": "classification",
+        "mse": "classification",
+        "mse_regression": "regression",
+    }
+    assert all(
+        issubclass(cls, RegressionLoss) == (cls.task == "regression") for cls in LOSSES.values()
+    )
+    assert not LOSSES["mse_regression"].needs_teacher
+
+
+def test_mse_regression_hand_value_for_both_prediction_shapes() -> None:
+    predictions = torch.tensor([[1.0], [2.5], [-1.0], [4.0]])
+    targets = torch.tensor([1.5, 2.5, 0.0, 2.0])
+    # squared errors: 0.25, 0, 1, 4 -> mean 5.25 / 4
+    expected = 5.25 / 4
+    loss = build_loss("mse_regression")
+    assert loss(predictions, targets).item() == pytest.approx(expected, rel=1e-7)
+    assert loss.last_components == {"mse": pytest.approx(expected, rel=1e-7)}
+    assert loss(predictions[:, 0], targets).item() == pytest.approx(expected, rel=1e-7)
+    # float64 targets (e.g. labels of a mixed multitask batch) are accepted, computed in float32
+    value = loss(predictions, targets.double())
+    assert value.dtype == torch.float32 and value.item() == pytest.approx(expected, rel=1e-7)
+
+
+def test_mse_regression_gradient_is_two_times_error_over_n() -> None:
+    predictions = torch.tensor([[1.0], [3.0]], dtype=torch.bfloat16, requires_grad=True)
+    loss = build_loss("mse_regression")(predictions, torch.tensor([0.0, 4.0]))
+    assert loss.dtype == torch.float32 and loss.item() == pytest.approx(1.0)
+    loss.backward()
+    assert predictions.grad is not None
+    # d/dp mean (p - y)^2 = 2 (p - y) / n: (2 * 1 / 2, 2 * -1 / 2)
+    assert predictions.grad.float()[:, 0].tolist() == [1.0, -1.0]
+
+
+@pytest.mark.parametrize(
+    ("predictions", "targets", "message"),
+    [
+        (
+            torch.randn(3, 2),
+            torch.randn(3),
+            r"predictions must be \(batch >= 1,\) or \(batch >= 1, 1\)",
+        ),
+        (torch.randn(3, 1, 1), torch.randn(3), "one output per example"),
+        (torch.randn(0, 1), torch.randn(0), r"got \(0, 1\)"),
+        (torch.randn(3, 1), torch.randn(4), r"targets must be \(3,\)"),
+        (torch.randn(3, 1), torch.randn(3, 1), r"targets must be \(3,\)"),
+        (
+            torch.randn(3, 1),
+            torch.tensor([0, 1, 2]),
+            "targets must be float.*int64.*classification",
+        ),
+        (torch.randn(3), torch.tensor([1.0, float("nan"), 2.0]), "finite"),
+        (torch.randn(3), torch.tensor([1.0, float("inf"), 2.0]), "finite"),
+    ],
+)
+def test_mse_regression_rejects_bad_inputs(
+    predictions: torch.Tensor, targets: torch.Tensor, message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"MSERegression: .*{message}"):
+        build_loss("mse_regression")(predictions, targets)
+
+
+def test_classification_losses_reject_regression_inputs() -> None:
+    with pytest.raises(ValueError, match="classes >= 2"):
+        build_loss("ce")(torch.randn(3, 1), torch.tensor([0, 0, 0]))
+    with pytest.raises(ValueError, match="integer class indices"):
+        build_loss("ce")(torch.randn(3, 2), torch.tensor([0.5, 1.0, 0.0]))
+
+
+def test_mse_regression_takes_no_parameters() -> None:
+    with pytest.raises(ValueError, match=r"has no parameter\(s\) \['alpha'\]"):
+        build_loss("mse_regression", alpha=0.5)

@@ -48,7 +48,7 @@ def test_engine_learns_and_selects_on_validation() -> None:
     result = make_trainer().fit(*toy_data())
     assert result.test_metrics["accuracy"] > 0.8
     assert len(result.history) == 3
-    best = max(result.history, key=lambda r: (r.val_accuracy, -r.val_loss))
+    best = max(result.history, key=lambda r: (r.val_metrics["accuracy"], -r.val_loss))
     assert result.best_epoch == best.epoch
     assert result.train_samples == 3 * 192
 

@@ -1,4 +1,5 @@
-"""Classification metrics, calibration, confusion matrices, size on disk and CPU latency."""
+"""Classification and regression metrics, calibration, confusion matrices, size on disk and CPU
+latency."""
 
 from __future__ import annotations
 
@@ -65,6 +66,62 @@ def classification_metrics(
         "macro_f1": macro_f1(labels, predictions, num_classes),
         "loss": cross_entropy(logits, labels),
         "ece": expected_calibration_error(softmax(logits), labels),
+    }
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of `values`, tied values sharing the mean of their ranks (the "fractional"
+    ranking Spearman's coefficient uses): [10, 20, 20, 30] -> [1, 2.5, 2.5, 4]."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)  # the last rank of each distinct value
+    return ((ends - counts + 1 + ends) / 2.0)[inverse.reshape(-1)]
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's r = sum (x - mean x)(y - mean y) / sqrt(sum (x - mean x)^2 sum (y - mean y)^2);
+    0.0 when either side is constant (r is undefined there: 0/0)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:  # not `norm == 0`: a mean's rounding is not 0
+        return 0.0
+    dx, dy = x - x.mean(), y - y.mean()
+    r = float(np.dot(dx, dy) / np.sqrt(np.dot(dx, dx) * np.dot(dy, dy)))
+    return min(1.0, max(-1.0, r))  # rounding may step just past +-1
+
+
+def regression_metrics(predictions: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """Pearson's r, Spearman's rho, MAE, MSE (also as `loss`, the MSE loss's value) and RMSE of
+    one split's predictions of a float target (the STS benchmark's measures: Pearson, Spearman).
+
+    Spearman's rho is Pearson's r of the average ranks (ties share the mean of their ranks, as
+    `scipy.stats.spearmanr`). Both correlations are 0.0, not NaN, where they are undefined: for
+    constant predictions or targets (an untrained head often predicts one value), and for
+    predictions with a NaN or infinity (a diverged model; its MSE and MAE show it). The engine
+    picks the best epoch by comparing scores, and NaN compares false with everything.
+    `predictions` is (N,) or (N, 1); `targets` (N,), finite. Computed in float64.
+    """
+    predictions = np.asarray(predictions, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)
+    if predictions.ndim == 2 and predictions.shape[1] == 1:
+        predictions = predictions[:, 0]
+    if predictions.ndim != 1 or targets.shape != predictions.shape:
+        raise ValueError(
+            f"predictions must be (N,) or (N, 1) and targets (N,), got {predictions.shape} "
+            f"and {targets.shape}"
+        )
+    if len(targets) == 0:
+        raise ValueError("regression metrics need at least one example")
+    if not np.isfinite(targets).all():
+        raise ValueError("regression targets must be finite numbers, got NaN or infinity")
+    errors = predictions - targets
+    mse = float(np.mean(errors**2))
+    finite = bool(np.isfinite(predictions).all())
+    return {
+        "pearson": pearson(predictions, targets) if finite else 0.0,
+        "spearman": pearson(average_ranks(predictions), average_ranks(targets)) if finite else 0.0,
+        "mae": float(np.mean(np.abs(errors))),
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "loss": mse,
     }
 
 

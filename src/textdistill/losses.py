@@ -8,6 +8,9 @@ Distillation losses accept the label `UNLABELLED` (-1) for rows of a transfer se
 gold label: their hard-label CE averages over the labelled rows only (0 when there are none),
 their teacher term covers every row.
 Inputs are upcast to float32 and autocast is switched off inside, so bf16 autocast is safe.
+Each loss states the `task` it fits: `classification` losses take (batch, classes >= 2) logits
+and integer class labels, `regression` losses (subclasses of `RegressionLoss`) take (batch,) or
+(batch, 1) predictions and float targets; the training engine checks that a loss fits its task.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ UNLABELLED = -1
 
 # The official DIST code adds this to the product of norms (not torch's per-norm clamp).
 DIST_EPS = 1e-8
+
+# The loss of a regression head (one output, float targets): mean squared error.
+REGRESSION_LOSS = "mse_regression"
 
 
 def register(name: str) -> Callable[[type[Loss]], type[Loss]]:
@@ -107,6 +113,9 @@ class Loss(nn.Module):
     needs_teacher: ClassVar[bool] = False
     # Whether rows labelled `UNLABELLED` (-1) are allowed (their CE term skips them).
     accepts_unlabelled: ClassVar[bool] = False
+    # What the loss fits: "classification" (class logits, integer labels) or "regression"
+    # (one output per example, float targets). Composite losses may name their own kind.
+    task: ClassVar[str] = "classification"
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,18 +129,32 @@ class Loss(nn.Module):
         if self.needs_teacher and teacher_logits is not None:
             teacher = teacher_logits.detach().float()  # the teacher is fixed: no gradient
         with _no_autocast(logits.device):
-            loss, parts = self.compute(logits.float(), labels.long(), teacher)
+            loss, parts = self.compute(logits.float(), self._targets(labels), teacher)
         # One host sync for all parts instead of one `.item()` each.
         values = torch.stack([p.detach() for p in parts.values()]).tolist()
         self.last_components = dict(zip(parts, values, strict=True))
         return loss
+
+    def of_batch(self, outputs: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """The loss of a model's outputs on a collated batch (its `labels`, and its cached
+        `teacher_logits` if any): what the training engine calls. Losses that need more of the
+        batch (e.g. a multitask loss reading each row's task) override it."""
+        return self(outputs, batch["labels"], batch.get("teacher_logits"))
 
     def compute(
         self, logits: Tensor, labels: Tensor, teacher: Tensor | None
     ) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
 
+    def _targets(self, labels: Tensor) -> Tensor:
+        """The labels as `compute` takes them: class indices (int64)."""
+        return labels.long()
+
     def _check(self, logits: Tensor, labels: Tensor, teacher_logits: Tensor | None) -> None:
+        self._check_labels(logits, labels)
+        self._check_teacher(logits, teacher_logits)
+
+    def _check_labels(self, logits: Tensor, labels: Tensor) -> None:
         name = type(self).__name__
         if logits.dim() != 2 or logits.shape[0] == 0 or logits.shape[1] < 2:
             raise ValueError(
@@ -149,6 +172,9 @@ class Loss(nn.Module):
         if bool(((labels < low) | (labels >= logits.shape[1])).any()):
             unlabelled = f" or {UNLABELLED} (unlabelled)" if self.accepts_unlabelled else ""
             raise ValueError(f"{name}: labels must be in [0, {logits.shape[1]}){unlabelled}")
+
+    def _check_teacher(self, logits: Tensor, teacher_logits: Tensor | None) -> None:
+        name = type(self).__name__
         if not self.needs_teacher:
             return
         if teacher_logits is None:
@@ -160,6 +186,63 @@ class Loss(nn.Module):
                 f"{name}: teacher logits {tuple(teacher_logits.shape)} do not "
                 f"match student logits {tuple(logits.shape)}"
             )
+
+
+class RegressionLoss(Loss):
+    """Base class of regression losses: `forward(predictions, targets)` with predictions of
+    shape (batch,) or (batch, 1) (a one-output head) and finite float targets of shape (batch,).
+    `compute` receives both flattened to (batch,), in float32.
+    """
+
+    task: ClassVar[str] = "regression"
+
+    def _targets(self, labels: Tensor) -> Tensor:
+        return labels.float()
+
+    def compute(
+        self, logits: Tensor, labels: Tensor, teacher: Tensor | None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.regress(logits.reshape(-1), labels)
+
+    def regress(self, predictions: Tensor, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def _check_labels(self, logits: Tensor, labels: Tensor) -> None:
+        name = type(self).__name__
+        one_output = logits.dim() == 1 or (logits.dim() == 2 and logits.shape[1] == 1)
+        if not one_output or logits.shape[0] == 0:
+            raise ValueError(
+                f"{name}: predictions must be (batch >= 1,) or (batch >= 1, 1) (one output per "
+                f"example), got {tuple(logits.shape)}"
+            )
+        if labels.shape != logits.shape[:1]:
+            raise ValueError(
+                f"{name}: targets must be ({logits.shape[0]},) to match predictions "
+                f"{tuple(logits.shape)}, got {tuple(labels.shape)}"
+            )
+        if not labels.is_floating_point():
+            raise ValueError(
+                f"{name}: targets must be float (a regression target), got {labels.dtype}; "
+                "integer labels are class indices: use a classification loss"
+            )
+        if not bool(torch.isfinite(labels).all()):
+            raise ValueError(f"{name}: targets must be finite numbers, got NaN or infinity")
+
+
+@register(REGRESSION_LOSS)
+class MSERegression(RegressionLoss):
+    """Mean squared error of a regression head (the minBERT study's STS similarity head):
+
+        L = mean_i (f(x_i) - y_i)^2,
+
+    f(x_i) the head's single output and y_i the float target (Gauss's least squares; the
+    maximum-likelihood fit under Gaussian noise). `last_components`: `mse`. Not to be confused
+    with `mse`, the logit-matching distillation loss.
+    """
+
+    def regress(self, predictions: Tensor, targets: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        loss = F.mse_loss(predictions, targets)
+        return loss, {"mse": loss}
 
 
 @register("ce")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,7 @@ def machine() -> dict[str, Any]:
 
 def write_curves(history: Sequence[EpochRecord], path: Path) -> None:
     with atomic_path(path) as tmp:
-        pd.DataFrame([asdict(record) for record in history]).to_csv(tmp, index=False)
+        pd.DataFrame([record.row() for record in history]).to_csv(tmp, index=False)
 
 
 def write_confusion(result: FitResult, labels, classes: Sequence[str], path: Path) -> None:
@@ -98,8 +97,8 @@ def epoch_logger(run: StageRun) -> Callable[[EpochRecord], None]:
     """Log each epoch's curves to MLflow as it ends (steps = epochs)."""
 
     def log(record: EpochRecord) -> None:
-        values = asdict(record)
-        epoch = values.pop("epoch")
+        values = record.row()
+        epoch = int(values.pop("epoch"))
         values["epoch_seconds"] = values.pop("seconds")
         run.log_metrics(values, step=epoch)
 

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from textdistill import distributed
 from textdistill.config import TrainConfig
 from textdistill.data.batching import Encoded, eval_batches, iterate, train_batches
-from textdistill.evaluate import classification_metrics
+from textdistill.evaluate import classification_metrics, regression_metrics
 from textdistill.io import atomic_path
 from textdistill.losses import Loss
 
@@ -48,14 +48,52 @@ CHECKPOINT = "last.pt"
 BEST_WEIGHTS = "best.safetensors"
 
 
+@dataclass(frozen=True)
+class Objective:
+    """How one split's predictions are scored, for a task (classification, regression, several).
+
+    `evaluate(outputs, data)` gives every metric, "loss" among them; `score` names the one that
+    picks the best epoch (higher is better; ties go to the lower loss); `curves`, the ones
+    recorded every epoch besides the loss.
+    """
+
+    evaluate: Callable[[np.ndarray, Encoded], dict[str, float]]
+    score: str
+    curves: tuple[str, ...]
+
+
+CLASSIFICATION = Objective(
+    lambda logits, data: classification_metrics(logits, data.labels, logits.shape[1]),
+    score="accuracy",
+    curves=("accuracy", "macro_f1"),
+)
+REGRESSION = Objective(
+    lambda outputs, data: regression_metrics(outputs[:, 0], data.labels),
+    score="pearson",
+    curves=("pearson", "spearman", "mae"),
+)
+OBJECTIVES = {"classification": CLASSIFICATION, "regression": REGRESSION}
+
+
 @dataclass
 class EpochRecord:
     epoch: int
     train_loss: float
     val_loss: float
-    val_accuracy: float
-    val_macro_f1: float
+    val_score: float  # the objective's score: what selects the best epoch
+    val_metrics: dict[str, float]  # the objective's curves
     seconds: float
+
+    def row(self) -> dict[str, float]:
+        """Flat, for curves.csv and MLflow: epoch, train_loss, val_loss, val_<curve>..., seconds."""
+        curves = {f"val_{name}": value for name, value in self.val_metrics.items()}
+        return {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            **curves,
+            "seconds": self.seconds,
+        }
 
 
 @dataclass
@@ -203,6 +241,8 @@ class Trainer:
         drop_last: bool = False,
         pad_id: int = 0,
         on_epoch: Callable[[EpochRecord], None] | None = None,
+        objective: Objective | None = None,
+        batches: Callable[[Encoded, int], list[np.ndarray]] | None = None,
     ) -> None:
         device = resolve_device(config.device)
         self.precision = resolve_precision(config.precision, device)
@@ -224,6 +264,8 @@ class Trainer:
         self.drop_last = drop_last or loss.needs_teacher
         self.pad_id = pad_id
         self.on_epoch = on_epoch
+        self.objective = objective or OBJECTIVES[loss.task]
+        self.batch_plan = batches  # one epoch's index batches; None: length-grouped, shuffled
 
     def fit(self, train: Encoded, val: Encoded, test: Encoded) -> FitResult:
         self._check_inputs(train)
@@ -266,7 +308,7 @@ class Trainer:
         self.model = self.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
         self.model.load_state_dict(state.best)
         test_logits = self.predict(test)
-        metrics = classification_metrics(test_logits, test.labels, test_logits.shape[1])
+        metrics = self.objective.evaluate(test_logits, test)
         return FitResult(
             best_epoch=state.best_epoch,
             history=state.history,
@@ -293,6 +335,8 @@ class Trainer:
         return in_example_order(prediction)
 
     def _batches(self, data: Encoded, epoch: int) -> list[np.ndarray]:
+        if self.batch_plan is not None:
+            return self.batch_plan(data, epoch)
         return train_batches(data.lengths, self.config.batch_size, self.seed, epoch, self.drop_last)
 
     def _check_inputs(self, data: Encoded) -> None:
@@ -321,7 +365,7 @@ class Trainer:
                 name: value.to(self.device, non_blocking=True) for name, value in batch.items()
             }
             logits = model(*(batch[name] for name in self.inputs))
-            loss = self.loss(logits.float(), batch["labels"], batch.get("teacher_logits"))
+            loss = self.loss.of_batch(logits, batch)
             scale = distributed.loss_scale(len(indices), global_size, self.processes)
             optimizer.zero_grad(set_to_none=True)
             self.accelerator.backward(loss * scale if scale != 1 else loss)
@@ -343,14 +387,13 @@ class Trainer:
         return total / max(samples, 1), int(samples), int(tokens)
 
     def _validate(self, val: Encoded, epoch: int, train_loss: float, seconds: float) -> EpochRecord:
-        logits = self.predict(val)
-        metrics = classification_metrics(logits, val.labels, logits.shape[1])
+        metrics = self.objective.evaluate(self.predict(val), val)
         record = EpochRecord(
             epoch=epoch,
             train_loss=round(train_loss, 6),
             val_loss=round(metrics["loss"], 6),
-            val_accuracy=round(metrics["accuracy"], 6),
-            val_macro_f1=round(metrics["macro_f1"], 6),
+            val_score=round(metrics[self.objective.score], 6),
+            val_metrics={name: round(metrics[name], 6) for name in self.objective.curves},
             seconds=round(seconds, 3),
         )
         if self.accelerator.is_main_process:
@@ -365,7 +408,7 @@ class Trainer:
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         if state.best is not None and state.best_epoch == state.epoch:
             with atomic_path(self.checkpoint_dir / BEST_WEIGHTS) as tmp:
-                save_file(_contiguous(state.best), tmp)
+                save_file(contiguous_state(state.best), tmp)
         payload = {
             "fingerprint": self.fingerprint,
             "model": self.model.state_dict(),
@@ -427,9 +470,10 @@ class _State:
 
 
 def _better(record: EpochRecord, best: EpochRecord) -> bool:
-    return (record.val_accuracy, -record.val_loss) > (best.val_accuracy, -best.val_loss)
+    return (record.val_score, -record.val_loss) > (best.val_score, -best.val_loss)
 
 
-def _contiguous(state: dict[str, Tensor]) -> dict[str, Tensor]:
+def contiguous_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A state dict safetensors can write."""
     # safetensors refuses shared or non-contiguous tensors (e.g. tied embeddings).
     return {name: tensor.detach().contiguous().clone() for name, tensor in state.items()}

@@ -4,6 +4,10 @@ Padding every batch to 512 tokens wastes most of the compute on short texts. Ins
 batches are drawn from buckets of similar length (shuffled with a seed per epoch, so the
 order is random but reproducible and resumable), and each batch is padded only to its own
 longest sequence. Evaluation batches are sorted by length outright.
+
+Sentence pairs are one sequence, the tokenizer's pair encoding (`[CLS] a [SEP] b [SEP]` for
+BERT), with the segment of each token in `token_type_ids`. Labels are class indices (int64)
+or, for a regression task, float targets (float32).
 """
 
 from __future__ import annotations
@@ -24,14 +28,18 @@ BUCKET_BATCHES = 50
 class Encoded:
     """Token ids of a split (variable length), labels, and optional cached per-example extras.
 
+    `labels` are int64 class indices, or float targets (float32) for a regression task.
     `extras` holds arrays indexed like the examples, e.g. cached teacher logits (N, K) or
     frozen-encoder features (N, L, H); batches slice them with the same indices.
+    `token_type_ids` (sentence pairs only, else None) holds each example's segment ids, one per
+    token like `input_ids` (0 for the first text and its special tokens, 1 for the second).
     """
 
     input_ids: list[np.ndarray]
     labels: np.ndarray
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     pad_to: int | None = None  # pad every batch to this width (models built for a fixed length)
+    token_type_ids: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -43,15 +51,56 @@ class Encoded:
     def subset(self, indices: np.ndarray) -> Encoded:
         """The examples at `indices`, in that order, with their extras."""
         extras = {name: np.asarray(values)[indices] for name, values in self.extras.items()}
-        rows = [self.input_ids[i] for i in indices.tolist()]
-        return Encoded(rows, self.labels[indices], extras, self.pad_to)
+        order = indices.tolist()
+        rows = [self.input_ids[i] for i in order]
+        types = None if self.token_type_ids is None else [self.token_type_ids[i] for i in order]
+        return Encoded(rows, self.labels[indices], extras, self.pad_to, types)
 
 
-def encode(tokenizer, texts: Sequence[str], labels: Sequence[int], max_length: int) -> Encoded:
-    """Tokenize once, truncating to `max_length`; padding happens per batch."""
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
+def encode(
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[int] | Sequence[float],
+    max_length: int,
+    text_pairs: Sequence[str] | None = None,
+) -> Encoded:
+    """Tokenize once, truncating to `max_length`; padding happens per batch.
+
+    With `text_pairs`, example i is the pair (texts[i], text_pairs[i]) in the tokenizer's pair
+    encoding, and its segment ids are kept in `token_type_ids` (if the tokenizer makes them).
+    A pair longer than `max_length` is truncated `longest_first`: a token at a time from the
+    longer text, so both texts keep tokens (cutting only the end of the sequence could drop the
+    second text entirely). Labels that are floats (a regression target) become float32 and must
+    be finite; any others are class indices (int64).
+    """
+    values = np.asarray(labels)
+    if values.dtype.kind == "f" and len(values):
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise ValueError(f"labels must be finite numbers; example {bad[0]} is {values[bad[0]]}")
+        targets = values.astype(np.float32)
+    else:
+        targets = np.asarray(labels, dtype=np.int64)
+    if text_pairs is None:
+        encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
+    else:
+        firsts, seconds = list(texts), list(text_pairs)
+        if len(seconds) != len(firsts):
+            raise ValueError(f"{len(firsts)} texts but {len(seconds)} second texts (text_pairs)")
+        missing = [i for i, text in enumerate(seconds) if not isinstance(text, str)]
+        if missing:
+            raise ValueError(
+                f"every pair needs a second text (a string); example {missing[0]} has "
+                f"{seconds[missing[0]]!r}"
+            )
+        encoded = tokenizer(
+            firsts, seconds, truncation="longest_first", max_length=max_length, padding=False
+        )
     ids = [np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]]
-    return Encoded(ids, np.asarray(labels, dtype=np.int64))
+    types = None
+    if text_pairs is not None and "token_type_ids" in encoded:
+        types = [np.asarray(row, dtype=np.int64) for row in encoded["token_type_ids"]]
+    return Encoded(ids, targets, token_type_ids=types)
 
 
 def train_batches(
@@ -82,7 +131,11 @@ def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 def collate(data: Encoded, indices: np.ndarray, pad_id: int = 0) -> dict[str, Tensor]:
-    """Pad a batch to its longest sequence; returns input_ids, attention_mask, labels, extras."""
+    """Pad a batch to its longest sequence; returns input_ids, attention_mask, labels, extras,
+    and token_type_ids (int64, padded with 0) when the data holds sentence pairs.
+
+    Labels keep their dtype: int64 class indices, or float32 regression targets.
+    """
     rows = [data.input_ids[i] for i in indices]
     width = data.pad_to or max(len(row) for row in rows)
     input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
@@ -93,8 +146,14 @@ def collate(data: Encoded, indices: np.ndarray, pad_id: int = 0) -> dict[str, Te
     batch = {
         "input_ids": torch.from_numpy(input_ids),
         "attention_mask": torch.from_numpy(mask),
-        "labels": torch.from_numpy(data.labels[indices]),
+        "labels": torch.from_numpy(np.ascontiguousarray(data.labels[indices])),
     }
+    if data.token_type_ids is not None:
+        types = np.zeros((len(rows), width), dtype=np.int64)
+        for i, index in enumerate(indices):
+            segment = data.token_type_ids[index]
+            types[i, : len(segment)] = segment
+        batch["token_type_ids"] = torch.from_numpy(types)
     for name, values in data.extras.items():
         extra = np.asarray(values[indices])
         if extra.ndim == 3:  # per-token features: trim to the batch's width
