@@ -535,6 +535,7 @@ def test_real_quora_names_its_two_broken_rows() -> None:
         assert f"{path}:2577: column 'is_duplicate': got '', {classes}" in message
         assert f"{path}:14222: column 'sentence2': got '', expected non-empty text" in message
         assert f"{path}:14222: column 'is_duplicate': got '', {classes}" in message
+        assert message.endswith("dropped explicitly: files: {drop_lines: {<part>: [2577, 14222]}}")
         rows = read_table(path, ["0.0", "1.0"], columns)  # parsed, before the schema
         assert len(rows) == 20214
         assert rows["label"].value_counts().to_dict() == {0: 12627, 1: 7585, -1: 2}
@@ -544,7 +545,8 @@ def test_real_quora_names_its_two_broken_rows() -> None:
 def test_real_quora_without_its_two_broken_rows_reads_as_a_classification_pair(
     tmp_path: Path,
 ) -> None:
-    """What the user does about the two named rows: drop them (here from a copy in tmp)."""
+    """What the user does about the two named rows: drop them (here from a copy in tmp; the
+    files source's drop_lines does it in place, see test_drop_lines.py)."""
     lines = gzip.decompress((MINBERT / "quora-dev.csv.gz").read_bytes()).split(b"\n")
     kept = [line for number, line in enumerate(lines, start=1) if number not in (2577, 14222)]
     path = tmp_path / "quora.csv"

@@ -142,6 +142,10 @@ class SampleSource(Section):
     test_rows: PositiveInt
     label_noise: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.08
     seed: Annotated[int, Field(ge=0)] = 42  # the data's seed, not the training seed
+    # A table of sentence pairs (format: table): `paraphrase` question pairs (2 classes) or
+    # `similarity` pairs scored 0-5 (task: regression). None: reviews or news (fasttext,
+    # agnews_csv).
+    kind: Literal["paraphrase", "similarity"] | None = None
 
 
 class HubSource(Section):
@@ -158,10 +162,48 @@ class HubSource(Section):
 
 
 class FilesSource(Section):
-    """Local raw files in the dataset's format (plain, .gz or .bz2). No test file: carve one."""
+    """Local raw files in the dataset's format (plain, .gz or .bz2). No test file: carve one.
+
+    `drop_lines` leaves out rows that cannot be fixed in the file, explicitly and never
+    silently: per part, the 1-based line numbers the errors name, e.g.
+    `drop_lines: {train: [2577, 14222]}`. Each listed line is removed before the file is parsed
+    and validated (the other lines keep their numbers), so its bad values no longer fail; the
+    raw manifest records the lines and their count per part, and prepare counts them
+    (`dropped_lines`). A part with no file, a line that is not positive or is listed twice, a
+    line beyond the file's last, a blank line, the header or a line inside a multi-line record
+    is an error. A listed line that reads fine on its own is still dropped (the user asked for
+    it; the file may hold a row that is well-formed but wrong), and the download stage says so
+    in a one-line note (the manifest lists it under `fine`). Lines of a text file only: a
+    parquet file has rows, not lines.
+    """
 
     train: str
     test: str | None = None
+    drop_lines: dict[str, list[int]] = {}
+
+    @model_validator(mode="after")
+    def _drop_lines_fit_files(self) -> FilesSource:
+        errors = []
+        for part, lines in self.drop_lines.items():
+            loc = ("drop_lines", part)
+            if part not in ("train", "test") or getattr(self, part) is None:
+                files = {name: getattr(self, name) for name in ("train", "test")}
+                given = {name: path for name, path in files.items() if path is not None}
+                message = f"part {part!r} has no file (the files are {given})"
+                errors.append(_problem(loc, message, lines))
+                continue
+            if not lines:
+                message = "lists no line: list the lines to drop, or remove the key"
+                errors.append(_problem(loc, message, lines))
+            bad = [line for line in lines if line < 1]
+            if bad:
+                message = f"line numbers are 1-based, as errors name them; got {bad}"
+                errors.append(_problem(loc, message, lines))
+            twice = sorted({line for line in lines if lines.count(line) > 1})
+            if twice:
+                errors.append(_problem(loc, f"lists line(s) {twice} more than once", lines))
+        _raise_all(errors)
+        return self
 
 
 ColumnRef = str | Annotated[int, Field(ge=0)]  # a header name, or a 0-based position
@@ -247,8 +289,12 @@ class DownloadConfig(Section):
     def _source_is_configured(self) -> DownloadConfig:
         if getattr(self, self.source) is None:
             raise ValueError(f"source is {self.source!r} but no {self.source!r} section is given")
-        if self.source == "sample" and self.format == "table":
-            raise ValueError("the sample source writes fasttext or agnews_csv, not table")
+        sample = self.sample
+        if self.source == "sample" and sample and (self.format == "table") != bool(sample.kind):
+            raise ValueError(
+                "the sample source writes fasttext or agnews_csv, or with sample.kind "
+                "(paraphrase or similarity) a table of sentence pairs (format: table)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -431,6 +477,10 @@ class DISTParams(Section):
     ce_weight: NonNegative = 1.0
 
 
+class MSERegressionParams(Section):
+    pass
+
+
 # Every registered loss (textdistill.losses.LOSSES) -> its constructor's params.
 LOSS_PARAMS: dict[str, type[Section]] = {
     "ce": CEParams,
@@ -438,8 +488,11 @@ LOSS_PARAMS: dict[str, type[Section]] = {
     "kd": KDParams,
     "mse": MSEParams,
     "dist": DISTParams,
+    "mse_regression": MSERegressionParams,
 }
-FINETUNE_LOSSES = ("ce", "focal")  # the losses that need no teacher's logits
+# The classification losses that need no teacher's logits (`loss`); a regression task of the
+# multitask stage trains with mse_regression.
+FINETUNE_LOSSES = ("ce", "focal")
 # KD mode of a student -> the loss it trains with (`none` is the plain student).
 KD_LOSSES = {"none": "ce", "kd": "kd", "dist": "dist", "mse": "mse"}
 KDMode = Literal["none", "kd", "dist", "mse"]
@@ -717,6 +770,50 @@ class TransferConfig(Section):
 
 # `students.teacher`: the model whose logits the students learn from.
 VDCNN_TEACHER = "models/teacher"
+
+
+class MultitaskTask(Section):
+    """One task of the multitask stage: a prepared dataset (its task.json says classes or a
+    regression target, one text or a pair) and the task's weight in the summed loss."""
+
+    dataset: str
+    weight: Annotated[float, Field(gt=0)] = 1.0
+
+
+class MultitaskConfig(Section):
+    """One encoder fine-tuned on several tasks at once (stage `multitask`), and on each task
+    alone beside it (`multitask_single@<task>`), with the same training settings.
+
+    `schedule`: `proportional` (every example once per epoch; a task's share of the steps is
+    its share of the examples) or `round_robin` (the tasks in turn, as many batches each as the
+    largest has). The best epoch is the one with the best mean of the tasks' validation scores
+    (accuracy for classes, Pearson for a regression target).
+    """
+
+    encoder: str = "bert"
+    tasks: Annotated[dict[str, MultitaskTask], Field(min_length=1)]
+    schedule: Literal["proportional", "round_robin"] = "proportional"
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    train: dict[str, Any]
+    latency_examples: PositiveInt = 50
+
+    @field_validator("tasks")
+    @classmethod
+    def _names_fit_a_stage_name(cls, tasks: dict[str, Any]) -> dict[str, Any]:
+        message = "cannot name a stage or a metric: use letters, digits, '_', '-' or '.'"
+        _raise_all([_problem((n,), message, n) for n in tasks if not STAGE_NAME.fullmatch(n)])
+        return tasks
+
+    @model_validator(mode="after")
+    def _train_is_valid(self) -> MultitaskConfig:
+        _raise_all(_train_errors(self.train, {}, ("train",), ("train",)))
+        return self
+
+    def train_config(self) -> TrainConfig:
+        record_read("multitask.train")
+        return TrainConfig.model_validate(object.__getattribute__(self, "train"))
+
+
 FINETUNED_TEACHER = re.compile(r"models/finetune/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)")
 
 
@@ -763,6 +860,7 @@ class Params(Section):
     teacher: TeacherConfig | None = None
     students: StudentsConfig | None = None
     transfer: TransferConfig = TransferConfig()
+    multitask: MultitaskConfig | None = None
     # Distillation losses by KD mode: none (plain CE), kd (Hinton), dist (DIST), mse (Tang).
     kd: dict[str, dict[str, Any]] = {"none": {}}
 
@@ -816,6 +914,12 @@ class Params(Section):
             if section and section.dataset not in self.prepare:
                 message = f"not in prepare, which lists {sorted(self.prepare)}"
                 errors.append(_problem((name, "dataset"), message, section.dataset))
+        for name, task in self.multitask.tasks.items() if self.multitask else ():
+            if task.dataset not in self.prepare:
+                message = f"not in prepare, which lists {sorted(self.prepare)}"
+                errors.append(
+                    _problem(("multitask", "tasks", name, "dataset"), message, task.dataset)
+                )
         if self.students:
             missing = sorted(set(self.students.kd_modes) - set(self.kd))
             if missing:
@@ -854,6 +958,8 @@ class Params(Section):
         for name in self.finetune.models if self.finetune else ():
             if name not in self.pretrained:  # finetune@<name> reads models/pretrained/<name>
                 errors.append(_problem(("finetune", "models", name), known, name))
+        if self.multitask and self.multitask.encoder not in self.pretrained:
+            errors.append(_problem(("multitask", "encoder"), known, self.multitask.encoder))
         for name, spec in self.pretrained.items():
             if spec.source == "derive":
                 errors += self._derive_errors(name, spec)
@@ -955,6 +1061,9 @@ class Params(Section):
 
     def transfer_config(self) -> TransferConfig:
         return self.transfer
+
+    def multitask_config(self) -> MultitaskConfig:
+        return _present(self.multitask, "multitask")
 
     def is_sample(self, dataset: str) -> bool:
         """Whether `dataset` is the embedded sample (its scores are smoke figures)."""

@@ -53,21 +53,29 @@ class Problem:
 
 
 class DataError(TextdistillError):
-    """Input data failed to parse or validate; lists every offending row (up to a screen)."""
+    """Input data failed to parse or validate; lists every offending row (up to a screen),
+    then a `hint` (what to do about them) if one is given."""
 
-    def __init__(self, summary: str, problems: Sequence[Problem] = ()) -> None:
+    def __init__(self, summary: str, problems: Sequence[Problem] = (), hint: str = "") -> None:
         self.summary = summary
         self.problems = list(problems)
+        self.hint = hint
         super().__init__(self._render())
+
+    def with_hint(self, hint: str) -> DataError:
+        """The same error with `hint` as its last line."""
+        return DataError(self.summary, self.problems, hint)
 
     def _render(self) -> str:
         if not self.problems:
-            return self.summary
+            return "\n".join(line for line in (self.summary, self.hint) if line)
         lines = [f"{self.summary} ({len(self.problems)} problem(s)):"]
         lines += [f"  {p}" for p in self.problems[:MAX_PROBLEMS_SHOWN]]
         hidden = len(self.problems) - MAX_PROBLEMS_SHOWN
         if hidden > 0:
             lines.append(f"  ... and {hidden} more")
+        if self.hint:
+            lines.append(self.hint)
         return "\n".join(lines)
 
 

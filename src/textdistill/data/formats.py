@@ -13,6 +13,10 @@ Every reader returns a `RawTable` frame with columns `file`, `line`, `raw_label`
 then `text_pair` for sentence pairs. Structural problems (no label, wrong column count, bytes
 that are not UTF-8) raise `DataError` listing every offending line; value problems (label out
 of range, a target that is no number, an empty text) are left to the pandera raw schema.
+
+Every text reader takes `drop_lines`: 1-based lines (as the errors number them) that are
+blanked before the file is decoded and parsed, so a row that cannot be fixed in the file is
+left out explicitly (the files source's `drop_lines`) and every other line keeps its number.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import json
 import lzma
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -92,13 +96,58 @@ def decode_utf8(data: bytes, path: Path) -> str:
     raise DataError(f"{path} is not valid UTF-8", problems)
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, drop_lines: Collection[int] = ()) -> str:
     """Decompressed, strictly decoded text with CRLF and CR line endings made LF.
 
     A leading byte-order mark (as spreadsheet programs write) is dropped, so a header's first
-    name is the name the user sees."""
-    text = decode_utf8(read_bytes(path), path).removeprefix("\ufeff")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    name is the name the user sees. Each of `drop_lines` (1-based) is blanked before decoding,
+    so its bytes need not even be UTF-8; a listed line not in the file, or a blank one (it
+    holds no row to drop), is an error."""
+    data = _lf_lines(read_bytes(path))
+    if drop_lines:
+        data = _blank_lines(path, data, drop_lines)
+    return decode_utf8(data, path).removeprefix("\ufeff")
+
+
+def _lf_lines(data: bytes) -> bytes:
+    # Safe on bytes: CR and LF never occur inside a multi-byte UTF-8 sequence.
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def _last_line(data: bytes) -> int:
+    """The number of the file's last line (a final line break ends it, opening none)."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _blank_lines(path: Path, data: bytes, drop_lines: Collection[int]) -> bytes:
+    lines = data.split(b"\n")
+    last = _last_line(data)
+    outside = sorted(n for n in drop_lines if not 1 <= n <= last)
+    if outside:
+        raise DataError(
+            f"{path}: drop_lines lists line(s) {outside}, but the file's lines are 1..{last:,}"
+        )
+    blank = sorted(n for n in drop_lines if not lines[n - 1].strip())
+    if blank:
+        raise DataError(f"{path}: drop_lines lists blank line(s) {blank}: they hold no row")
+    for number in drop_lines:
+        lines[number - 1] = b""
+    return b"\n".join(lines)
+
+
+def listed_lines(path: Path, numbers: Collection[int]) -> tuple[str, dict[int, str | None]]:
+    """The file's first non-blank line (a table's header) and the text of each numbered line,
+    numbered as `read_text` numbers them (None for a line that is not UTF-8)."""
+    lines = _lf_lines(read_bytes(path)).removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    first = next((line for line in lines if line.strip()), b"")
+    return _decoded(first) or "", {n: _decoded(lines[n - 1]) for n in numbers}
+
+
+def _decoded(line: bytes) -> str | None:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 _CLASSIFIED_TEXTS = Task()  # fastText and AG News: one text and a class per record
@@ -118,10 +167,10 @@ def _one_based_label(token: str) -> int:
 # --- fastText ------------------------------------------------------------------------------
 
 
-def read_fasttext(path: Path) -> pd.DataFrame:
+def read_fasttext(path: Path, drop_lines: Collection[int] = ()) -> pd.DataFrame:
     """Parse `__label__<k> <text>` lines. Blank lines are skipped; a line with no label fails."""
     rows, problems = [], []
-    for number, line in enumerate(read_text(path).split("\n"), start=1):
+    for number, line in enumerate(read_text(path, drop_lines).split("\n"), start=1):
         if not line.strip():
             continue
         match = _FASTTEXT_LINE.fullmatch(line)
@@ -160,9 +209,9 @@ def unescape_agnews(text: str) -> str:
     return html.unescape(html.unescape(text)).strip()
 
 
-def read_agnews_csv(path: Path) -> pd.DataFrame:
+def read_agnews_csv(path: Path, drop_lines: Collection[int] = ()) -> pd.DataFrame:
     """Parse the headerless `"class","title","description"` CSV; text = title + ' ' + description."""
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    reader = csv.reader(io.StringIO(read_text(path, drop_lines), newline=""))
     rows, problems = [], []
     start = 1
     try:
@@ -211,6 +260,11 @@ _ROW_WORD = {".jsonl": "lines", ".parquet": "rows (numbered from 0)"} | dict.fro
 Record = tuple[int, dict[ColumnRef, object]]
 
 
+def is_line_based(path: Path, fmt: str) -> bool:
+    """Whether a raw file's errors name lines (every format but a parquet table's rows)."""
+    return fmt != "table" or table_kind(path) != ".parquet"
+
+
 def table_kind(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in _OPENERS:
@@ -223,19 +277,30 @@ def table_kind(path: Path) -> str:
     return kind
 
 
-def read_table(path: Path, labels: Sequence[str] | Task, columns: TableColumns) -> pd.DataFrame:
+def read_table(
+    path: Path,
+    labels: Sequence[str] | Task,
+    columns: TableColumns,
+    drop_lines: Collection[int] = (),
+) -> pd.DataFrame:
     """Read a generic table as `columns` describes it: nothing about its layout is guessed.
 
     `labels` are the class names, or a `Task` (a regression task reads a number); whether
-    examples are pairs is `columns.text_pair`'s to say."""
+    examples are pairs is `columns.text_pair`'s to say. `drop_lines` are left out (see
+    `read_text`); the header, or a line inside a multi-line record, cannot be."""
     task = table_task(labels, columns)
     kind = table_kind(path)
     _check_options_apply(path, kind, columns)
     refs = [*_text_refs(columns), columns.label]
     if kind in _DELIMITED:
-        records, problems = _delimited_records(path, kind, columns, refs)
+        records, problems = _delimited_records(path, kind, columns, refs, drop_lines)
     elif kind == ".jsonl":
-        records, problems = _jsonl_records(path, refs)
+        records, problems = _jsonl_records(path, refs, drop_lines)
+    elif drop_lines:
+        raise DataError(
+            f"{path}: drop_lines names lines of a text file; a parquet file has rows, not lines "
+            "(drop the rows when writing the file)"
+        )
     else:
         records, problems = _parquet_records(path, refs), []
     rows, value_problems = _table_rows(path, records, task, columns)
@@ -293,13 +358,24 @@ def _dialect(path: Path, kind: str, columns: TableColumns) -> tuple[str, str]:
 
 
 def _delimited_records(
-    path: Path, kind: str, columns: TableColumns, refs: list[ColumnRef]
+    path: Path,
+    kind: str,
+    columns: TableColumns,
+    refs: list[ColumnRef],
+    drop_lines: Collection[int] = (),
 ) -> tuple[list[Record], list[Problem]]:
     """Split with the csv module, keeping each record's first physical line."""
     delimiter, quoting = _dialect(path, kind, columns)
-    fields, problems = _split_lines(path, delimiter, quoting, columns.multiline)
+    fields, problems = _split_lines(path, delimiter, quoting, columns.multiline, drop_lines)
     if not fields:  # an empty file, or nothing but broken quoting
         return [], problems
+    first = fields[0][0]
+    before = sorted(n for n in drop_lines if n < first)
+    if columns.header and before:  # a blank line is refused, so the first one listed was it
+        raise DataError(
+            f"{path}:{before[0]}: drop_lines lists the header line (the column names); "
+            "only data rows can be dropped"
+        )
     positions, width, first = _positions(path, fields, refs, columns.header)
     body = fields[1:] if columns.header else fields
     records = []
@@ -314,10 +390,11 @@ def _delimited_records(
 
 
 def _split_lines(
-    path: Path, delimiter: str, quoting: str, multiline: bool
+    path: Path, delimiter: str, quoting: str, multiline: bool, drop_lines: Collection[int] = ()
 ) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
     """Non-blank records with their first physical line, and every quoting problem."""
-    text = read_text(path)
+    text = read_text(path, drop_lines)
+    dropped = frozenset(drop_lines)
     reader = csv.reader(
         io.StringIO(text, newline=""),
         delimiter=delimiter,
@@ -337,6 +414,15 @@ def _split_lines(
             continue
         line, start = start, reader.line_num + 1
         if len(row) <= 1 and not "".join(row).strip():
+            continue
+        spanned = range(line + 1, reader.line_num + 1)  # empty for a one-line record
+        inside = [n for n in spanned if n in dropped]
+        if inside:  # blanking it took a line out of a quoted field, not a row out of the file
+            expected = (
+                f"a line holding a row, not one inside the record on lines {line}-"
+                f"{reader.line_num}; list all of its lines in drop_lines, or none"
+            )
+            problems += [Problem(str(path), n, "drop_lines", "", expected) for n in inside]
             continue
         if reader.line_num > line and not multiline:
             problems.append(_spanning_problem(path, line, reader.line_num, row))
@@ -400,10 +486,12 @@ def _positions(
 # --- JSONL and parquet ---
 
 
-def _jsonl_records(path: Path, refs: list[ColumnRef]) -> tuple[list[Record], list[Problem]]:
+def _jsonl_records(
+    path: Path, refs: list[ColumnRef], drop_lines: Collection[int] = ()
+) -> tuple[list[Record], list[Problem]]:
     """One JSON object per line; every line that is not one, or lacks a key, is named."""
     records, problems = [], []
-    for number, line in enumerate(read_text(path).split("\n"), start=1):
+    for number, line in enumerate(read_text(path, drop_lines).split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -27,7 +27,7 @@ from textdistill.data.clean import (
 )
 from textdistill.data.report import data_metrics, render_report, row_counts
 from textdistill.data.schemas import Task, validate_prepared
-from textdistill.data.sources import load_raw, raw_files
+from textdistill.data.sources import dropped_lines, load_raw, raw_files
 from textdistill.data.split import SPLITS, make_splits
 from textdistill.errors import DataError
 from textdistill.io import atomic_dir, read_json, write_json
@@ -58,26 +58,35 @@ class PreparedData:
         return row_counts(self.splits, self.counts)
 
 
-def load_pools(raw_dir: Path) -> tuple[Task, dict[str, pd.DataFrame]]:
-    """Parse and validate each raw part; return the dataset's task and a frame per part."""
+def load_pools(raw_dir: Path) -> tuple[Task, dict[str, pd.DataFrame], int]:
+    """Parse and validate each raw part, leaving out the lines the download dropped; return the
+    dataset's task, a frame per part and how many lines were dropped."""
     manifest, paths = raw_files(raw_dir)
     task = Task.from_json(manifest["classes"], manifest.get("task"))
     columns = TableColumns(**manifest["columns"]) if manifest.get("columns") else None
     pools = {}
+    dropped = 0
     for part, path in paths.items():
-        frame = load_raw(path, manifest["format"], task, columns)
+        drop = dropped_lines(manifest["files"][part])
+        frame = load_raw(path, manifest["format"], task, columns, drop, part)
+        dropped += len(drop)
         ids = part + "-" + frame["line"].astype(str)
         texts = {name: frame[name] for name in task.text_columns}
         pools[part] = pd.DataFrame({"id": ids, **texts, "label": frame["label"]})
-    return task, pools
+    return task, pools, dropped
 
 
 def prepare(raw_dir: Path, config: PrepareConfig) -> PreparedData:
     """Clean every pool, drop empty and duplicate examples and test examples from train, then
-    split. Of a pair, both texts are cleaned, and an example is the pair (text, text_pair)."""
-    task, pools = load_pools(raw_dir)
+    split. Of a pair, both texts are cleaned, and an example is the pair (text, text_pair).
+
+    Lines the download dropped (`files.drop_lines`) are counted as `dropped_lines`, beside the
+    raw counts, where there are any."""
+    task, pools, dropped_raw = load_pools(raw_dir)
     texts = task.text_columns
     counts = {f"raw_{part}": len(pool) for part, pool in pools.items()}
+    if dropped_raw:
+        counts["dropped_lines"] = dropped_raw
     pools, cleaning = clean_pools(pools, texts, config.clean)
     dropped = {"dropped_empty": 0, "dropped_duplicate": 0, "dropped_in_test": 0}
     for part, pool in pools.items():
