@@ -7,7 +7,15 @@ import click
 from textdistill.config import load_params
 from textdistill.errors import report_errors
 from textdistill.io import atomic_path, write_json, write_text
-from textdistill.leaderboard import accuracy_svg, leaderboard, pipeline_entries, render, summary
+from textdistill.leaderboard import (
+    accuracy_svg,
+    leaderboard,
+    multitask_rows,
+    pipeline_entries,
+    render,
+    render_multitask,
+    summary,
+)
 
 PathOption = click.Path(path_type=Path)
 
@@ -16,6 +24,7 @@ PathOption = click.Path(path_type=Path)
 @click.option("--finetune", "finetune_dir", type=PathOption, required=True, help="metrics/finetune")
 @click.option("--teacher", type=PathOption, required=True, help="metrics/teacher.json")
 @click.option("--students", type=PathOption, required=True, help="metrics/students")
+@click.option("--multitask", type=PathOption, required=True, help="metrics/multitask")
 @click.option(
     "--summary", "summary_path", type=PathOption, required=True, help="metrics/summary.json"
 )
@@ -30,6 +39,7 @@ def main(
     finetune_dir: Path,
     teacher: Path,
     students: Path,
+    multitask: Path,
     summary_path: Path,
     table: Path,
     report: Path,
@@ -40,12 +50,19 @@ def main(
     entries = pipeline_entries(params, finetune_dir, teacher, students)
     board = leaderboard(entries)
     smoke = {entry.task: params.is_sample(entry.task) for entry in entries}
-    write_json(summary_path, summary(board))
+    tasks = multitask_rows(params, multitask)
+    metrics = summary(board)
+    if tasks:  # {multitask: {task: {joint, single}}}, for `dvc metrics diff`
+        metrics["multitask"] = {
+            r["task"]: {"joint": r["joint"], "single": r["single"]} for r in tasks
+        }
+    write_json(summary_path, metrics)
     with atomic_path(table) as tmp:
         board.to_csv(tmp, index=False)
-    write_text(report, render(board, smoke))
+    text = render(board, smoke) + render_multitask(tasks)
+    write_text(report, text)
     write_text(svg, accuracy_svg(board))
-    click.echo(render(board, smoke))
+    click.echo(text)
 
 
 if __name__ == "__main__":

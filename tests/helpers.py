@@ -108,15 +108,19 @@ def make_clone(
     return root
 
 
+PAIRS_AND_MORE = ("reviews", "paraphrase", "similarity")  # the multitask stage's datasets
 TINY = {  # a few hundred rows, one epoch, short texts: every stage runs in seconds
     "download": {
         "amazon": {"sample": {"train_rows": 300, "test_rows": 80}},
         "agnews": {"sample": {"train_rows": 300, "test_rows": 80}},
+        **{name: {"sample": {"train_rows": 120, "test_rows": 40}} for name in PAIRS_AND_MORE},
     },
     "prepare": {
         "amazon": {"splits": {"train": 96, "val": 32, "test": 32}},
         "agnews": {"splits": {"train": 128, "val": 32, "test": 32}},
+        **{name: {"splits": {"train": 64, "val": 24, "test": 24}} for name in PAIRS_AND_MORE},
     },
+    "multitask": {"train": {"epochs": 1, "max_length": 24}, "latency_examples": 3},
     "finetune": {"train": {"epochs": 1, "max_length": 24}, "latency_examples": 3},
     "teacher": {
         "max_length": 24,

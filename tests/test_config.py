@@ -64,7 +64,10 @@ def test_split_size_all_is_allowed(raw: dict) -> None:
 
 def test_unknown_dataset_and_bad_files(raw: dict, tmp_path: Path) -> None:
     params = parse_params(raw)
-    with pytest.raises(ParamsError, match=r"no prepare.imdb; prepare lists \['agnews', 'amazon'\]"):
+    with pytest.raises(
+        ParamsError,
+        match=r"no prepare.imdb; prepare lists \['agnews', 'amazon', 'paraphrase', 'reviews', 'similarity'\]",
+    ):
         params.prepare_config("imdb")
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "absent.yaml")

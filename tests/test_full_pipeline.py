@@ -161,3 +161,39 @@ def test_training_runs_carry_system_metrics(pipeline: tuple[Path, str]) -> None:
         assert metrics["system/cpu_utilization_percentage"] >= 0, stage
         assert metrics["system/system_memory_usage_megabytes"] > 0, stage
     assert not any(key.startswith("system/") for key in by_stage["prepare@agnews"].data.metrics)
+
+
+def test_multitask_stage_scores_each_task_and_logs_per_task_curves(
+    pipeline: tuple[Path, str],
+) -> None:
+    """One encoder on a single-text, a pair and a regression task, beside each task alone:
+    per-task test metrics, per-task validation curves in MLflow, every dataset as an input."""
+    repo, _ = pipeline
+    joint = json.loads((repo / "metrics/multitask/joint.json").read_text())["test"]
+    for key in ("sentiment/accuracy", "paraphrase/accuracy", "similarity/pearson"):
+        assert -1 <= joint[key] <= 1, key
+    scores = [
+        joint["sentiment/accuracy"],
+        joint["paraphrase/accuracy"],
+        joint["similarity/pearson"],
+    ]
+    assert joint["score"] == pytest.approx(sum(scores) / 3, abs=1e-5)
+    for task, metric in (("sentiment", "accuracy"), ("similarity", "pearson")):
+        alone = json.loads((repo / f"metrics/multitask/{task}.json").read_text())["test"]
+        assert set(alone) == {key for key in joint if key.startswith(f"{task}/")} | {
+            "score",
+            "loss",
+        }
+        assert alone["score"] == alone[f"{task}/{metric}"]
+    curves = (repo / "metrics/multitask/joint/curves.csv").read_text().splitlines()[0]
+    assert curves.startswith("epoch,train_loss,val_loss,val_score,val_sentiment/accuracy")
+    run = runs_by_stage(repo)["multitask"]
+    assert "val_paraphrase/accuracy" in run.data.metrics
+    names = {item.dataset.name for item in run.inputs.dataset_inputs}
+    assert {"reviews/train", "paraphrase/val", "similarity/test"} <= names
+    board = (repo / "reports/leaderboard.md").read_text()
+    assert "| similarity | similarity | pearson |" in board
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert summary["multitask"]["paraphrase"]["joint"] == joint["paraphrase/accuracy"]
+    card = (repo / "models/multitask/joint/README.md").read_text()
+    assert "sentence pairs with a regression target in [0, 5]" in card

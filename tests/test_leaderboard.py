@@ -20,8 +20,10 @@ from textdistill.leaderboard import (
     distill_entries,
     finetune_entries,
     leaderboard,
+    multitask_rows,
     pipeline_entries,
     render,
+    render_multitask,
     source_dataset,
     source_figure,
     summary,
@@ -247,3 +249,29 @@ def test_readme_results_block_is_replaced_in_place() -> None:
     readme = f"intro\n{README_START}\nold table\n{README_END}\noutro\n"
     updated = with_results(readme, "# Leaderboard\n\n| new | table |\n")
     assert updated == f"intro\n{README_START}\n| new | table |\n{README_END}\noutro\n"
+
+
+def test_multitask_rows_put_each_task_of_the_joint_model_beside_the_task_alone(
+    tmp_path: Path,
+) -> None:
+    params = parse_params(yaml.safe_load(PARAMS.read_text()))
+    assert params.multitask is not None
+    tasks = list(params.multitask.tasks)  # sentiment, paraphrase, similarity
+    joint = {"sentiment/accuracy": 0.81, "paraphrase/accuracy": 0.74, "similarity/pearson": 0.62}
+    (tmp_path / "joint.json").write_text(json.dumps({"test": joint | {"score": 0.72}}))
+    alone = {"sentiment": 0.80, "paraphrase": 0.76, "similarity": 0.50}
+    for task, value in alone.items():
+        metric = "pearson" if task == "similarity" else "accuracy"
+        (tmp_path / f"{task}.json").write_text(json.dumps({"test": {f"{task}/{metric}": value}}))
+    rows = multitask_rows(params, tmp_path)
+    assert [r["task"] for r in rows] == tasks
+    similarity = rows[2]
+    assert (similarity["metric"], similarity["joint"], similarity["single"]) == (
+        "pearson",
+        0.62,
+        0.5,
+    )
+    assert similarity["difference"] == pytest.approx(0.12)
+    table = render_multitask(rows)
+    assert "| paraphrase | paraphrase | accuracy | 0.7400 | 0.7600 | -0.0200 |" in table
+    assert render_multitask([]) == ""

@@ -74,50 +74,99 @@ def main() -> None:
     "model_dir",
     type=click.Path(path_type=Path),
     required=True,
-    help="A trained model directory: models/finetune/<m>, models/teacher or models/students/<s>.",
+    help="A trained model directory: models/finetune/<m>, models/teacher, models/students/<s> "
+    "or models/multitask/<m>.",
+)
+@click.option(
+    "--task",
+    default=None,
+    help="The task of a multitask model to run (required when it has several).",
+)
+@click.option(
+    "--pair",
+    "pairs",
+    multiple=True,
+    nargs=2,
+    metavar="TEXT_A TEXT_B",
+    help="A sentence pair, for a task on pairs (repeatable).",
 )
 @click.option(
     "--file",
     "file_",
     type=click.File("rb"),
-    help="Classify each line of a file ('-': stdin).",
+    help="Run on each line of a file ('-': stdin); for a pair task, two tab-separated texts a "
+    "line (TEXT_A<TAB>TEXT_B).",
 )
 @click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help="One JSON object per text, with every class's probability.",
+    help="One JSON object per input, with every class's probability or the regression value.",
 )
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @click.argument("texts", nargs=-1)
-def predict(model_dir: Path, file_, as_json: bool, batch_size: int, texts: tuple[str, ...]) -> None:
-    """Classify TEXTS, the lines of --file, or the lines of stdin."""
-    from textdistill.predict import Predictor, read_text_lines
+def predict(
+    model_dir: Path,
+    task: str | None,
+    pairs: tuple[tuple[str, str], ...],
+    file_,
+    as_json: bool,
+    batch_size: int,
+    texts: tuple[str, ...],
+) -> None:
+    """Classify TEXTS (or score them, for a regression task), the sentence pairs of --pair, the
+    lines of --file, or the lines of stdin."""
+    from textdistill.predict import Predictor, ValuePrediction, read_pair_lines, read_text_lines
 
     inputs = _utf8_arguments(texts)
-    if file_ is None and not inputs and sys.stdin.isatty():
-        raise click.UsageError("give a text, --file PATH, or pipe lines to stdin")
-    if file_ is not None:
-        inputs += read_text_lines(file_, getattr(file_, "name", "<file>"))
-    elif not inputs:
-        inputs = read_text_lines(sys.stdin.buffer, "<stdin>")
-    if not inputs:
-        raise click.UsageError("nothing to classify: no non-empty text given")
-    predictions = Predictor(model_dir).predict(inputs, batch_size)  # errors: _UserErrorsGroup
-    for prediction in predictions:
-        if prediction.empty:
+    pair_inputs = [(a, b) for a, b in pairs]
+    _utf8_arguments(tuple(text for pair in pair_inputs for text in pair), "--pair text")
+    if file_ is None and not inputs and not pairs and sys.stdin.isatty():
+        raise click.UsageError(
+            "give a text, --pair TEXT_A TEXT_B, --file PATH, or pipe lines to stdin"
+        )
+    predictor = Predictor(model_dir)  # errors: _UserErrorsGroup
+    info = predictor.task(task)
+    if inputs:
+        predictor.check_inputs(info, pairs=False)
+    if pair_inputs:
+        predictor.check_inputs(info, pairs=True)
+    if file_ is not None or not (inputs or pair_inputs):
+        stream, name = (
+            (file_, getattr(file_, "name", "<file>"))
+            if file_ is not None
+            else (sys.stdin.buffer, "<stdin>")
+        )
+        if info.task.pair:  # two tab-separated texts a line
+            pair_inputs += read_pair_lines(stream, name)
+        else:
+            inputs += read_text_lines(stream, name)
+    if not inputs and not pair_inputs:
+        raise click.UsageError("nothing to predict: no non-empty text given")
+    results = (
+        predictor.predict_pairs(pair_inputs, batch_size, task)
+        if info.task.pair
+        else predictor.predict(inputs, batch_size, task)
+    )
+    for result in results:
+        if result.empty:
+            shown = (
+                repr(result.text)
+                if result.text_pair is None
+                else f"a text of the pair ({result.text!r}, {result.text_pair!r})"
+            )
+            output = "value" if isinstance(result, ValuePrediction) else "label"
             click.echo(
-                f"warning: {prediction.text!r} is empty after the model's cleaning: its label "
-                "says nothing about it",
+                f"warning: {shown} is empty after the model's cleaning: its {output} says "
+                "nothing about it",
                 err=True,
             )
-        if as_json:
-            click.echo(json.dumps(prediction.__dict__, ensure_ascii=False))
-        else:
-            click.echo(f"{prediction.label}\t{prediction.probability:.4f}\t{prediction.text}")
+        click.echo(
+            json.dumps(result.to_json(), ensure_ascii=False) if as_json else result.to_line()
+        )
 
 
-def _utf8_arguments(texts: tuple[str, ...]) -> list[str]:
+def _utf8_arguments(texts: tuple[str, ...], what: str = "text argument") -> list[str]:
     """The command-line texts, refusing bytes that are not UTF-8.
 
     Python hands such bytes over as lone surrogates, which the tokenizer cannot encode: a
@@ -129,7 +178,7 @@ def _utf8_arguments(texts: tuple[str, ...]) -> list[str]:
         except UnicodeEncodeError as error:
             byte = text[error.start].encode("utf-8", "surrogateescape")
             raise click.ClickException(
-                f"text argument {number} is not UTF-8 (character {error.start + 1} is the byte "
+                f"{what} {number} is not UTF-8 (character {error.start + 1} is the byte "
                 f"{byte!r}); pass UTF-8 text (convert it with iconv -t UTF-8)"
             ) from None
     return list(texts)

@@ -340,6 +340,55 @@ def render(board: pd.DataFrame, smoke: Mapping[str, bool]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- the multitask stages: one row per task, the joint model beside the task alone --------
+
+# A task's score in the multitask metrics: accuracy for classes, Pearson for a target.
+SCORE_METRICS = ("accuracy", "pearson")
+
+
+def multitask_rows(params: Params, metrics_dir: Path) -> list[dict[str, Any]]:
+    """Each task of `multitask.tasks`: its test score from the joint model (`joint.json`) and
+    from the model of that task alone (`<task>.json`), and the difference."""
+    if params.multitask is None:
+        return []
+    joint = read_json(metrics_dir / "joint.json")["test"]
+    rows = []
+    for name, task in params.multitask.tasks.items():
+        alone = read_json(metrics_dir / f"{name}.json")["test"]
+        metric = next(m for m in SCORE_METRICS if f"{name}/{m}" in joint)
+        together, single = joint[f"{name}/{metric}"], alone[f"{name}/{metric}"]
+        rows.append(
+            {
+                "task": name,
+                "dataset": task.dataset,
+                "metric": metric,
+                "joint": together,
+                "single": single,
+                "difference": round(together - single, 6),
+            }
+        )
+    return rows
+
+
+def render_multitask(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The leaderboard's multitask section (empty without a multitask stage)."""
+    if not rows:
+        return ""
+    lines = [
+        "",
+        "## Multitask: one encoder on every task, beside each task alone",
+        "",
+        "| task | dataset | test metric | joint model | task alone | joint - alone |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['task']} | {r['dataset']} | {r['metric']} | {r['joint']:.4f} | {r['single']:.4f} "
+        f"| {r['difference']:+.4f} |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _ratio(value: float | None) -> str:
     return "" if value is None or pd.isna(value) else f"{value:.1f}x"
 

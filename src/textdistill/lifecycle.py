@@ -87,8 +87,8 @@ class TrainingJob(Protocol):
         """Log the model directory as an MLflow pyfunc model."""
 
     @property
-    def data(self) -> DataRef:
-        """The dataset it trains on (logged as the MLflow run's inputs)."""
+    def data(self) -> DataRef | tuple[DataRef, ...]:
+        """The dataset(s) it trains on (logged as the MLflow run's inputs)."""
 
     @property
     def device(self) -> str:
@@ -159,8 +159,10 @@ class StageResult:
     best_epoch: int
 
     def summary(self, stage: str) -> str:
-        accuracy = self.scores["test"]["accuracy"]
-        return f"{stage}: test accuracy {accuracy:.4f} (best epoch {self.best_epoch})"
+        """The test accuracy (a multitask model: the tasks' mean score) and the best epoch."""
+        test = self.scores["test"]
+        name = "accuracy" if "accuracy" in test else "score"
+        return f"{stage}: test {name} {test[name]:.4f} (best epoch {self.best_epoch})"
 
 
 def run_training_stage(job: TrainingJob, outputs: Outputs) -> StageResult | None:
@@ -193,7 +195,8 @@ def _run_stage(job: TrainingJob, outputs: Outputs, gpus: str | None) -> StageRes
     with stage_run(job.stage, job.params, True) as run:
         if gpus is not None:  # which GPUs of the machine, for runs queued side by side
             run.set_tag("gpu.claimed", gpus)
-        job.data.log(run)
+        for dataset in datasets(job):
+            dataset.log(run)
         with stage_outputs(job.stage, targets) as staged:
             fitted, scores = _fit_and_write(job, run, checkpoints, resume_key, staged)
         _log_outputs(run, scores, outputs, job.log_model)
@@ -219,10 +222,14 @@ def _fit_and_write(
     )
     # Parameters and size of what a user runs (a teacher runs its encoder too).
     scores = training_metrics(fitted.result, runnable.model, runnable.size_mb, latency)
-    card = model_card(job.title, job.facts(fitted, scores), scores, job.data.smoke)
+    smoke = any(dataset.smoke for dataset in datasets(job))
+    card = model_card(job.title, job.facts(fitted, scores), scores, smoke)
     write_text(staged["model"] / "README.md", card)
     write_curves(fitted.result.history, staged["plots"] / CURVES)
-    write_confusion(fitted.result, fitted.test_labels, fitted.classes, staged["plots"] / CONFUSION)
+    if fitted.classes:  # a regression or multitask model has no one confusion matrix
+        write_confusion(
+            fitted.result, fitted.test_labels, fitted.classes, staged["plots"] / CONFUSION
+        )
     write_json(staged["metrics"], scores)
     return fitted, scores
 
@@ -238,9 +245,15 @@ def _log_outputs(
         outputs.plots / CONFUSION,
         outputs.model / "README.md",
     ):
-        run.log_artifact(path)
+        if path.exists():  # no confusion matrix for a regression or multitask model
+            run.log_artifact(path)
     if log_model:
         run.log_model(outputs.model)
+
+
+def datasets(job: TrainingJob) -> tuple[DataRef, ...]:
+    """The job's datasets: one, or one per task of a multitask model."""
+    return job.data if isinstance(job.data, tuple) else (job.data,)
 
 
 def describe_training(config: TrainConfig) -> str:

@@ -31,7 +31,13 @@ class TextdistillPyfunc(PythonModel):
             if isinstance(model_input, pd.DataFrame)
             else list(model_input)
         )
-        predictions = self.predictor.predict([str(t) for t in texts])
+        from textdistill.predict import Prediction
+
+        predictions = []
+        for prediction in self.predictor.predict([str(t) for t in texts]):
+            if not isinstance(prediction, Prediction):  # only classifiers are logged as pyfunc
+                raise TypeError(f"expected a class, got {type(prediction).__name__}")
+            predictions.append(prediction)
         return pd.DataFrame(
             {
                 "label": [p.label for p in predictions],

@@ -25,6 +25,9 @@ SPEC = "model.json"
 WEIGHTS = "model.safetensors"
 # What every model.json holds, whatever the kind: what predict and the latency stages read.
 REQUIRED_SPEC_KEYS = ("kind", "classes", "max_length")
+# A multitask model (`textdistill.multitask`) lists its tasks, each with its own classes.
+MULTITASK = "multitask"
+MULTITASK_SPEC_KEYS = ("kind", "tasks", "max_length")
 
 
 def invalid_model(path: Path, problem: object) -> TextdistillError:
@@ -87,7 +90,8 @@ def read_spec(path: Path) -> dict[str, Any]:
         raise invalid_model(path, f"not JSON ({error})") from None
     if not isinstance(spec, dict):
         raise invalid_model(path, f"expected a JSON object, got {type(spec).__name__}")
-    missing = [key for key in REQUIRED_SPEC_KEYS if key not in spec]
+    required = MULTITASK_SPEC_KEYS if spec.get("kind") == MULTITASK else REQUIRED_SPEC_KEYS
+    missing = [key for key in required if key not in spec]
     if missing:
         raise invalid_model(path, f"no {', '.join(missing)}")
     return spec
@@ -109,22 +113,36 @@ def load_weights(model: nn.Module, path: Path) -> None:
         raise invalid_model(path, f"its tensors do not match {SPEC} ({lines[-1][:200]})") from None
 
 
-def load_model(model_dir: Path) -> tuple[nn.Module, dict[str, Any], PreTrainedTokenizerBase]:
-    """Rebuild any trained model of the pipeline in eval mode, with its spec and tokenizer.
-
-    Every model directory holds `model.json` (kind, classes, max length, the cleaning its
-    training data had). A fine-tuned encoder loads through `AutoModelForSequenceClassification`;
-    a teacher comes back with its frozen encoder (read from the directory its spec names).
-    """
+def read_model_spec(model_dir: Path) -> dict[str, Any]:
+    """The checked `model.json` of a model directory; a missing directory or spec says so."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise TextdistillError(f"no model at {model_dir}")
     if not (model_dir / SPEC).is_file():
         raise TextdistillError(
             f"{model_dir} is not a textdistill model (no {SPEC}); expected a directory under "
-            "models/finetune/, models/teacher or models/students/"
+            "models/finetune/, models/teacher, models/students/ or models/multitask/"
         )
-    spec = read_spec(model_dir / SPEC)
+    return read_spec(model_dir / SPEC)
+
+
+def load_model(model_dir: Path) -> tuple[nn.Module, dict[str, Any], PreTrainedTokenizerBase]:
+    """Rebuild any single-task model of the pipeline in eval mode, with its spec and tokenizer.
+
+    Every model directory holds `model.json` (kind, classes, max length, the cleaning its
+    training data had). A fine-tuned encoder loads through `AutoModelForSequenceClassification`;
+    a teacher comes back with its frozen encoder (read from the directory its spec names). A
+    multitask model is called differently (a task id, token types), so it is refused here:
+    `textdistill.multitask.load_multitask` loads it, `textdistill.predict.Predictor` runs it.
+    """
+    model_dir = Path(model_dir)
+    spec = read_model_spec(model_dir)
+    if spec["kind"] == MULTITASK:
+        raise TextdistillError(
+            f"{model_dir} is a multitask model (one encoder, a head per task), which is not "
+            "called like a single-task model: load it with textdistill.multitask.load_multitask, "
+            f"or run it with `textdistill predict --model {model_dir} --task NAME`"
+        )
     if spec.get("kind") == "finetune":
         from textdistill.models.classifier import load_classifier
 
