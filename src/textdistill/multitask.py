@@ -442,15 +442,18 @@ def load_multitask(
         for task in spec["tasks"]
     ]
     # Saved without its pooler (tokens are mean-pooled), which transformers would report as
-    # weights "newly initialized" on every load: quiet for this call.
-    verbosity = hf_logging.get_verbosity()
+    # weights "newly initialized" on every load, after a progress bar: quiet for this call.
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         encoder = AutoModel.from_pretrained(
             model_dir, trust_remote_code=False, use_safetensors=True
         )
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
     encoder.pooler = None
     model = MultiTaskModel(encoder, heads, spec["dropout"])
     model.heads.load_state_dict(load_file(model_dir / HEADS_FILE))
