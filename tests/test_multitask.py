@@ -14,11 +14,10 @@ from textdistill.config import TrainConfig
 from textdistill.data.batching import Encoded, collate
 from textdistill.data.schemas import Task
 from textdistill.losses import REGRESSION_LOSS, build_loss
+from textdistill.models.multitask import MultiTaskModel, TaskHead
 from textdistill.multitask import (
     TASK_ID,
     MultiTaskLoss,
-    MultiTaskModel,
-    TaskHead,
     combine,
     multitask_batches,
     multitask_objective,

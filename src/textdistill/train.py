@@ -39,7 +39,7 @@ from textdistill import distributed
 from textdistill.config import TrainConfig
 from textdistill.data.batching import Encoded, eval_batches, iterate, train_batches
 from textdistill.evaluate import classification_metrics, regression_metrics
-from textdistill.io import atomic_path
+from textdistill.io import atomic_path, contiguous_state
 from textdistill.losses import Loss
 
 log = logging.getLogger(__name__)
@@ -471,9 +471,3 @@ class _State:
 
 def _better(record: EpochRecord, best: EpochRecord) -> bool:
     return (record.val_score, -record.val_loss) > (best.val_score, -best.val_loss)
-
-
-def contiguous_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """A state dict safetensors can write."""
-    # safetensors refuses shared or non-contiguous tensors (e.g. tied embeddings).
-    return {name: tensor.detach().contiguous().clone() for name, tensor in state.items()}
