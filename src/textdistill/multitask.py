@@ -28,7 +28,7 @@ from transformers import PreTrainedTokenizerBase
 
 from textdistill.config import Params, TrainConfig
 from textdistill.data.batching import Encoded, encode, train_batches
-from textdistill.data.prepare import read_prepared_task
+from textdistill.data.prepare import read_prepared_task, read_task
 from textdistill.data.schemas import Task
 from textdistill.data.split import SPLITS
 from textdistill.errors import ParamsError
@@ -202,8 +202,7 @@ class MultitaskJob:
         heads, datasets = [], []
         for task_name, spec in tasks.items():
             prepared = prepared_root / spec.dataset
-            task, _ = read_prepared_task(prepared)
-            heads.append(TaskHead(task_name, task, spec.weight))
+            heads.append(TaskHead(task_name, read_task(prepared), spec.weight))
             datasets.append(DataRef.from_params(params, spec.dataset, prepared))
         return cls(
             name=name,

@@ -170,12 +170,18 @@ def report(dataset: str, data: PreparedData, pattern: str) -> str:
     return text
 
 
-def read_prepared_task(data_dir: Path) -> tuple[Task, dict[str, pd.DataFrame]]:
-    """The task and the train/val/test frames written by `write_prepared`, of any task."""
+def read_task(data_dir: Path) -> Task:
+    """The task of a prepared dataset (its classes, or a regression target; pairs or not),
+    without reading its splits."""
     if not (data_dir / CLASSES_FILE).is_file():
         raise DataError(f"{data_dir} holds no prepared dataset; run the prepare stage first")
     extra = read_json(data_dir / TASK_FILE) if (data_dir / TASK_FILE).is_file() else None
-    task = Task.from_json(read_json(data_dir / CLASSES_FILE), extra)
+    return Task.from_json(read_json(data_dir / CLASSES_FILE), extra)
+
+
+def read_prepared_task(data_dir: Path) -> tuple[Task, dict[str, pd.DataFrame]]:
+    """The task and the train/val/test frames written by `write_prepared`, of any task."""
+    task = read_task(data_dir)
     return task, {name: pd.read_parquet(data_dir / f"{name}.parquet") for name in SPLITS}
 
 
