@@ -54,10 +54,6 @@ def launched() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1")) if launched() else 1
-
-
 def is_main_process() -> bool:
     """Rank 0, or a process on its own: the one that writes outputs and logs to MLflow."""
     return not launched() or os.environ.get("RANK", "0") == "0"

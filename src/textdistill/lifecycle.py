@@ -199,7 +199,8 @@ def _run_stage(job: TrainingJob, outputs: Outputs, gpus: str | None) -> StageRes
             dataset.log(run)
         with stage_outputs(job.stage, targets) as staged:
             fitted, scores = _fit_and_write(job, run, checkpoints, resume_key, staged)
-        _log_outputs(run, scores, outputs, job.log_model)
+        artifacts = _artifacts(outputs, bool(fitted.classes))
+        _log_outputs(run, scores, artifacts, outputs.model if job.log_model else None)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the stage is complete: nothing to resume
     result = StageResult(scores, fitted.result.best_epoch)
     print(result.summary(job.stage))
@@ -226,7 +227,7 @@ def _fit_and_write(
     card = model_card(job.title, job.facts(fitted, scores), scores, smoke)
     write_text(staged["model"] / "README.md", card)
     write_curves(fitted.result.history, staged["plots"] / CURVES)
-    if fitted.classes:  # a regression or multitask model has no one confusion matrix
+    if fitted.classes:  # see _artifacts
         write_confusion(
             fitted.result, fitted.test_labels, fitted.classes, staged["plots"] / CONFUSION
         )
@@ -234,21 +235,22 @@ def _fit_and_write(
     return fitted, scores
 
 
+def _artifacts(outputs: Outputs, has_confusion: bool) -> list[Path]:
+    """The published files MLflow keeps. A regression or multitask model has no one confusion
+    matrix, so `_fit_and_write` writes it for a single classification only."""
+    files = [outputs.metrics, outputs.plots / CURVES, outputs.model / "README.md"]
+    return [*files, outputs.plots / CONFUSION] if has_confusion else files
+
+
 def _log_outputs(
-    run: StageRun, scores: Mapping[str, Any], outputs: Outputs, log_model: bool
+    run: StageRun, scores: Mapping[str, Any], artifacts: Sequence[Path], model: Path | None
 ) -> None:
     """MLflow gets the final metrics and the files as published (the run is still open)."""
     run.log_metrics(scores)
-    for path in (
-        outputs.metrics,
-        outputs.plots / CURVES,
-        outputs.plots / CONFUSION,
-        outputs.model / "README.md",
-    ):
-        if path.exists():  # no confusion matrix for a regression or multitask model
-            run.log_artifact(path)
-    if log_model:
-        run.log_model(outputs.model)
+    for path in artifacts:
+        run.log_artifact(path)
+    if model is not None:
+        run.log_model(model)
 
 
 def datasets(job: TrainingJob) -> tuple[DataRef, ...]:
