@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 import torch
-from helpers import toy_data
-from transformers import AutoModelForSequenceClassification, BertConfig
+from helpers import tiny_bert_config, toy_data
+from transformers import AutoModelForSequenceClassification
 
 from textdistill import distributed
 from textdistill.config import TrainConfig
@@ -26,12 +26,9 @@ from textdistill.train import EpochRecord, Trainer
 
 # No dropout: with it, the processes' shards draw other masks than one process does, and the
 # comparison would measure that instead of the engine.
-ENCODER = BertConfig(
-    vocab_size=64,
-    hidden_size=32,
+ENCODER = tiny_bert_config(
+    64,
     num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=64,
     max_position_embeddings=32,
     hidden_dropout_prob=0.0,
     attention_probs_dropout_prob=0.0,

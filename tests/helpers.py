@@ -15,12 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import yaml
+from transformers import BertConfig
 
 from textdistill.config import TrainConfig
 from textdistill.data.batching import Encoded
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+# CI and every developer machine have ../shared beside the clone; a user's clone may not.
+needs_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"no real data beside the repo: {SHARED_DATA}"
+)
 
 
 PARAMS_READ = Path(".cache") / "params-read"  # where a traced run writes the keys each stage read
@@ -192,3 +199,14 @@ def toy_split(n: int, seed: int) -> Encoded:
 def toy_data() -> tuple[Encoded, Encoded, Encoded]:
     """Train, validation and test splits of the toy problem, the same on every call."""
     return toy_split(192, 0), toy_split(32, 1), toy_split(32, 2)
+
+
+def tiny_bert_config(vocab_size: int, hidden_size: int = 32, **overrides: Any) -> BertConfig:
+    """A BERT small enough to train in a test: 2 heads, a few layers of `hidden_size`."""
+    settings: dict[str, Any] = {
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 2 * hidden_size,
+        "max_position_embeddings": 64,
+    }
+    return BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, **(settings | overrides))

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import CONFIG, toy_data
-from transformers import BertConfig, BertModel
+from helpers import CONFIG, tiny_bert_config, toy_data
+from transformers import BertModel
 
 from textdistill.features import encode_hidden_states
 from textdistill.losses import LOSSES, build_loss
@@ -95,9 +95,7 @@ def test_losses_on_cuda_in_bf16_match_cpu(name: str) -> None:
 
 def test_bf16_features_on_cuda_match_fp32_on_cpu() -> None:
     torch.manual_seed(0)
-    config = BertConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128
-    )
+    config = tiny_bert_config(30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4)
     encoder = BertModel(config)
     ids = np.random.default_rng(0).integers(1, config.vocab_size, size=(16, 24)).astype(np.int32)
     ids[:, 20:] = 0  # padding

@@ -6,19 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import REPO, needs_shared_data
 
 from textdistill.config import parse_params
 from textdistill.data.prepare import prepare
 from textdistill.data.sources import download
 from textdistill.profiles import compose
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "minbert"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not SHARED.is_dir(), reason=f"no real data beside the repo: {SHARED}"),
-]
+pytestmark = [pytest.mark.slow, needs_shared_data]
 
 
 @pytest.fixture(scope="module")

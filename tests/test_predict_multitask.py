@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from transformers import AutoModel, AutoTokenizer, BertConfig
+from helpers import tiny_bert_config
+from transformers import AutoModel, AutoTokenizer
 
 from textdistill.cli import main
 from textdistill.data.schemas import Task
@@ -39,14 +40,7 @@ LONG_B = "and the second text also goes on for a long while here " * 3
 
 def tiny_multitask(heads: list[TaskHead]) -> MultiTaskModel:
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=AutoTokenizer.from_pretrained(MINILM).vocab_size,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
+    config = tiny_bert_config(AutoTokenizer.from_pretrained(MINILM).vocab_size, hidden_size=16)
     encoder = AutoModel.from_config(config)
     encoder.pooler = None  # as MultitaskJob.fit saves it: tokens are mean-pooled
     return MultiTaskModel(encoder, heads, dropout=0.1).eval()

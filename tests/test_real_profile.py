@@ -10,20 +10,14 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import REPO, needs_shared_data
 
 from textdistill.config import parse_params
 from textdistill.data.prepare import prepare
 from textdistill.data.sources import download
 from textdistill.profiles import compose
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
-
-pytestmark = [
-    pytest.mark.slow,
-    # CI and every developer machine have ../shared beside the clone; a user's clone may not.
-    pytest.mark.skipif(not SHARED.is_dir(), reason=f"no real data beside the repo: {SHARED}"),
-]
+pytestmark = [pytest.mark.slow, needs_shared_data]
 
 
 @pytest.fixture(scope="module")
