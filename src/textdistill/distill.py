@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer
 
 from textdistill.config import (
     Params,
@@ -31,6 +31,10 @@ from textdistill.models.embeddings import init_student_embedding
 from textdistill.models.store import build_model, load_model, save_model
 from textdistill.teaching import META, STUDENT_SPLITS, load_students_data, read_logits
 from textdistill.train import FitResult, Trainer
+
+if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
+    from transformers import PreTrainedTokenizerBase
+
 
 TEACHER_INPUTS = ("features", "attention_mask")
 STUDENT_INPUTS = ("input_ids", "attention_mask")

@@ -6,10 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from transformers import PreTrainedTokenizerBase
 
 from textdistill.config import Params, TrainConfig
 from textdistill.data.batching import Encoded, encode
@@ -20,6 +19,10 @@ from textdistill.losses import Loss
 from textdistill.models.classifier import SequenceClassifier, load_classifier, save_classifier
 from textdistill.models.store import SPEC
 from textdistill.train import FitResult, Trainer
+
+if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
+    from transformers import PreTrainedTokenizerBase
+
 
 INPUTS = ("input_ids", "attention_mask")
 

@@ -14,11 +14,10 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from torch import nn
-from transformers import PreTrainedTokenizerBase
 
 from textdistill import distributed
 from textdistill.config import Params, TrainConfig
@@ -39,6 +38,9 @@ from textdistill.results import (
 )
 from textdistill.tracking import StageRun, stage_run
 from textdistill.train import EpochRecord, FitResult
+
+if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass

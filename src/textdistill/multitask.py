@@ -18,13 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from transformers import PreTrainedTokenizerBase
 
 from textdistill.config import Params, TrainConfig
 from textdistill.data.batching import Encoded, encode, train_batches
@@ -42,6 +41,10 @@ from textdistill.models.multitask import (
     save_multitask,
 )
 from textdistill.train import OBJECTIVES, Objective, Trainer
+
+if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
+    from transformers import PreTrainedTokenizerBase
+
 
 TASK_ID = "task_id"
 Schedule = Literal["proportional", "round_robin"]

@@ -9,16 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from textdistill.data.schemas import Task
 from textdistill.io import contiguous_state, write_json
 from textdistill.models.store import SPEC, read_spec
+
+if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 
 HEADS_FILE = "heads.safetensors"
 

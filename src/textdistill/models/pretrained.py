@@ -21,15 +21,19 @@ from collections.abc import Mapping
 from importlib import resources
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import transformers
 from torch import nn
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModel, AutoTokenizer
 
 from textdistill.config import EncoderSpec
 from textdistill.errors import TextdistillError
 from textdistill.io import atomic_dir, sha256, write_json
+
+if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -100,7 +104,7 @@ def materialize_encoder(spec: EncoderSpec, out_dir: Path, *, cache_dir: Path | N
     return provenance
 
 
-Loaded = tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, Any]]
+Loaded = tuple["PreTrainedModel", "PreTrainedTokenizerBase", dict[str, Any]]
 
 
 def _load(spec: EncoderSpec, cache_dir: Path | None) -> Loaded:

@@ -8,18 +8,22 @@ teacher reads) and the tokenizer files, so `textdistill predict` can rebuild it 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoModel, AutoTokenizer
 
 from textdistill.errors import TextdistillError
 from textdistill.io import atomic_dir, read_json, write_json
 from textdistill.models.cnn import build_student
 from textdistill.models.vdcnn import VDCNN
+
+if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
+    from transformers import PreTrainedTokenizerBase
+
 
 SPEC = "model.json"
 WEIGHTS = "model.safetensors"
