@@ -12,6 +12,7 @@ Writes benchmarks/results.json and benchmarks/results.md and prints the table.
 
     python benchmarks/run_all.py            # CPU; about 20 minutes on 2 cores
     python benchmarks/run_all.py --gpu      # on a GPU machine: fine-tuning in bf16, tokens/s, % of peak
+    python benchmarks/run_all.py --startup  # only 2.'s start-up, of this tree: benchmarks/startup.json
 """
 
 from __future__ import annotations
@@ -201,7 +202,13 @@ def table(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpu", action="store_true")
+    parser.add_argument("--startup", action="store_true", help="only each stage's start-up")
     args = parser.parse_args()
+    if args.startup:
+        startup = {"machine": machine(), "stage_startup_s": stage_startup(REPO, repeats=5)}
+        (BENCH / "startup.json").write_text(json.dumps(startup, indent=2) + "\n")
+        print(json.dumps(startup, indent=2))
+        return
     with tempfile.TemporaryDirectory(prefix="textdistill-bench-") as scratch:
         repo = clone(Path(scratch) / "repo")
         repro_s = timed(["dvc", "repro"], repo)
