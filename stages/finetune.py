@@ -4,28 +4,18 @@ from pathlib import Path
 
 import click
 
-from textdistill.config import load_params
-from textdistill.errors import report_errors
+from textdistill.config import Params
 from textdistill.finetune import FinetuneJob
-from textdistill.lifecycle import Outputs, run_training_stage
-
-PathOption = click.Path(path_type=Path)
+from textdistill.lifecycle import PATH, training_stage
 
 
 @click.command()
 @click.argument("model")
-@click.option("--encoder", type=PathOption, required=True, help="models/pretrained/<model>")
-@click.option("--data", type=PathOption, required=True, help="data/prepared/<dataset>")
-@click.option("--out", type=PathOption, required=True, help="models/finetune/<model>")
-@click.option("--metrics", type=PathOption, required=True, help="metrics/finetune/<model>.json")
-@click.option("--plots", type=PathOption, required=True, help="metrics/finetune/<model>/")
-@click.option("--params", "params_file", default="params.yaml", show_default=True)
-@report_errors
-def main(
-    model: str, encoder: Path, data: Path, out: Path, metrics: Path, plots: Path, params_file: str
-) -> None:
-    job = FinetuneJob.from_params(load_params(params_file), model, encoder, data)
-    run_training_stage(job, Outputs(model=out, metrics=metrics, plots=plots))
+@click.option("--encoder", type=PATH, required=True, help="models/pretrained/<model>")
+@click.option("--data", type=PATH, required=True, help="data/prepared/<dataset>")
+@training_stage("finetune/<model>")
+def main(params: Params, model: str, encoder: Path, data: Path) -> FinetuneJob:
+    return FinetuneJob.from_params(params, model, encoder, data)
 
 
 if __name__ == "__main__":

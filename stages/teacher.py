@@ -4,32 +4,17 @@ from pathlib import Path
 
 import click
 
-from textdistill.config import load_params
+from textdistill.config import Params
 from textdistill.distill import TeacherJob
-from textdistill.errors import report_errors
-from textdistill.lifecycle import Outputs, run_training_stage
-
-PathOption = click.Path(path_type=Path)
+from textdistill.lifecycle import PATH, training_stage
 
 
 @click.command()
-@click.option("--features", type=PathOption, required=True, help="data/features/<dataset>")
-@click.option("--data", type=PathOption, required=True, help="data/prepared/<dataset> (latency)")
-@click.option("--out", type=PathOption, required=True, help="models/teacher")
-@click.option("--metrics", type=PathOption, required=True, help="metrics/teacher.json")
-@click.option("--plots", type=PathOption, required=True, help="metrics/teacher/")
-@click.option("--params", "params_file", default="params.yaml", show_default=True)
-@report_errors
-def main(
-    features: Path,
-    data: Path,
-    out: Path,
-    metrics: Path,
-    plots: Path,
-    params_file: str,
-) -> None:
-    job = TeacherJob.from_params(load_params(params_file), features, data)
-    run_training_stage(job, Outputs(model=out, metrics=metrics, plots=plots))
+@click.option("--features", type=PATH, required=True, help="data/features/<dataset>")
+@click.option("--data", type=PATH, required=True, help="data/prepared/<dataset> (latency)")
+@training_stage("teacher")
+def main(params: Params, features: Path, data: Path) -> TeacherJob:
+    return TeacherJob.from_params(params, features, data)
 
 
 if __name__ == "__main__":

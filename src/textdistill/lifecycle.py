@@ -9,6 +9,7 @@ matrix, the model card, and an all-or-nothing swap of every output at the very e
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -16,13 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import click
 import numpy as np
 from torch import nn
 
 from textdistill import distributed
-from textdistill.config import Params, TrainConfig
+from textdistill.config import Params, TrainConfig, load_params
 from textdistill.data.split import SPLITS
 from textdistill.devices import claimed_gpu, claimed_gpus, cuda_ids
+from textdistill.errors import report_errors
 from textdistill.evaluate import directory_size_mb, text_latency
 from textdistill.io import sha256, stage_outputs, write_json, write_text
 from textdistill.results import (
@@ -165,6 +168,36 @@ class StageResult:
         test = self.scores["test"]
         name = "accuracy" if "accuracy" in test else "score"
         return f"{stage}: test {name} {test[name]:.4f} (best epoch {self.best_epoch})"
+
+
+PATH = click.Path(path_type=Path)
+
+
+def training_stage(
+    where: str,
+) -> Callable[[Callable[..., TrainingJob]], Callable[..., None]]:
+    """Make a stage's command from a function that builds its job from params and options.
+
+    Adds the options every training stage takes, `--out` (models/<where>), `--metrics`
+    (metrics/<where>.json), `--plots` (metrics/<where>/) and `--params`, then runs the job
+    with `run_training_stage`; user errors exit 2 with one line (`report_errors`). The
+    function's own arguments and options are declared on it with click, as usual.
+    """
+
+    def decorate(build: Callable[..., TrainingJob]) -> Callable[..., None]:
+        @click.option("--out", type=PATH, required=True, help=f"models/{where}")
+        @click.option("--metrics", type=PATH, required=True, help=f"metrics/{where}.json")
+        @click.option("--plots", type=PATH, required=True, help=f"metrics/{where}/")
+        @click.option("--params", "params_file", default="params.yaml", show_default=True)
+        @report_errors
+        @functools.wraps(build)
+        def stage(out: Path, metrics: Path, plots: Path, params_file: str, **options: Any) -> None:
+            job = build(load_params(params_file), **options)
+            run_training_stage(job, Outputs(model=out, metrics=metrics, plots=plots))
+
+        return stage
+
+    return decorate
 
 
 def run_training_stage(job: TrainingJob, outputs: Outputs) -> StageResult | None:
