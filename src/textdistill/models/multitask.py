@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from textdistill.data.schemas import Task
 from textdistill.io import contiguous_state, write_json
-from textdistill.models.store import SPEC, read_spec
+from textdistill.models.store import MULTITASK, SPEC, read_spec
 
 if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -120,7 +120,7 @@ def save_multitask(
         }
         for head, clean in zip(heads, cleans, strict=True)
     ]
-    spec = {"kind": "multitask", "tasks": tasks, "max_length": max_length, "dropout": dropout}
+    spec = {"kind": MULTITASK, "tasks": tasks, "max_length": max_length, "dropout": dropout}
     write_json(model_dir / SPEC, spec)
 
 
