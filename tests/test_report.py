@@ -295,3 +295,71 @@ def test_the_reproduce_command_holds_the_studys_overrides_and_its_seed_key() -> 
     results = {r.name: r for r in model_results(runs)}
     assert results["finetune/bert"].seeds == (0,) and results["teacher"].seeds == (0,)
     assert results["student/simpler_cnn-kd"].seeds == (0, 1)
+
+
+def test_metrics_of_a_stage_not_rerun_for_the_experiments_params_are_left_out() -> None:
+    # `dvc exp run -S seed=43 multitask` reruns one stage; the fine-tune's metrics in that
+    # experiment are still seed 42's, and dvc.lock says so.
+    from textdistill.report import without_stale_metrics
+
+    (run,) = parse_exp_show(exp_show(experiment("s43", 43, 0.8, 0.8)))
+    lock = {
+        "stages": {
+            "finetune@bert": {
+                "params": {"params.yaml": {"seed": 42, "finetune.dataset": "amazon"}},
+                "outs": [{"path": "metrics/finetune/bert.json"}, {"path": "models/finetune/bert"}],
+            },
+            "teacher": {  # reran: its locked params are the experiment's
+                "params": {"params.yaml": {"seed": 43, "teacher": {"dataset": "agnews"}}},
+                "outs": [{"path": "metrics/teacher.json"}],
+            },
+            "student@simpler_cnn-kd": {  # a directory out holds the metrics file
+                "params": {"params.yaml": {"students.seed": 1}},
+                "outs": [{"path": "metrics/students"}],
+            },
+        }
+    }
+    fresh = without_stale_metrics(run, lock)
+    assert fresh.stale == (
+        "metrics/finetune/bert.json",
+        "metrics/students/simpler_cnn-kd.json",
+        "metrics/students/simpler_cnn-none.json",
+    )
+    assert sorted(fresh.metrics) == ["metrics/teacher.json"]
+    assert without_stale_metrics(run, {}) is run
+    text = render("real", [fresh], model_results([fresh]), [], {})
+    assert "Left out" in text and "s43 (metrics/finetune/bert.json" in text
+
+
+def _git(repo: Path, *args: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _commit_all(repo: Path, message: str) -> str:
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
+    return _git(repo, "rev-parse", "HEAD")
+
+
+def test_the_lock_is_read_as_dvc_writes_it_and_the_conf_as_committed(tmp_path: Path) -> None:
+    import shutil
+
+    from textdistill.report import _lock, configured_params
+
+    _git(tmp_path, "init", "-q")
+    shutil.copytree(REPO / "conf", tmp_path / "conf")
+    (tmp_path / "dvc.lock").write_text(
+        "stages:\n  s:\n    params:\n      params.yaml:\n        lr: 5e-05\n"
+    )
+    first = _commit_all(tmp_path, "first")
+    config = tmp_path / "conf" / "config.yaml"
+    config.write_text(config.read_text().replace("seed: 42", "seed: 7"))
+    _commit_all(tmp_path, "second")
+    # YAML 1.2, as DVC writes it: a float, which PyYAML would read as the string "5e-05"
+    assert _lock(tmp_path, first)["stages"]["s"]["params"]["params.yaml"]["lr"] == 5e-05
+    assert _lock(tmp_path, "0" * 40) == {}
+    assert configured_params("quick", tmp_path)["seed"] == 7  # type: ignore[index]
+    assert configured_params("quick", tmp_path, first)["seed"] == 42  # type: ignore[index]

@@ -11,12 +11,15 @@ by hand.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import statistics
 import subprocess
+import tarfile
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ class Run:
     baseline: str
     params: dict[str, Any]
     metrics: dict[str, dict[str, Any]]  # metrics file -> its data
+    stale: tuple[str, ...] = ()  # metrics files left out: trained with other params (below)
 
     @property
     def seed(self) -> int:
@@ -113,7 +117,59 @@ def collect_runs(repo: Path = Path("."), all_commits: bool = True) -> list[Run]:
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or str(error)
         raise TextdistillError(f"`{' '.join(command)}` failed: {detail.strip()}") from None
-    return list(parse_exp_show(json.loads(done.stdout)))
+    runs = parse_exp_show(json.loads(done.stdout))
+    return [without_stale_metrics(run, _lock(repo, run.rev)) for run in runs]
+
+
+def _lock(repo: Path, rev: str) -> dict[str, Any]:
+    """The dvc.lock committed with an experiment ({} when it has none), read as DVC wrote it:
+    YAML 1.2, where `lr: 5e-05` is a float (PyYAML's YAML 1.1 reads a string)."""
+    from ruamel.yaml import YAML
+
+    shown = subprocess.run(
+        ["git", "show", f"{rev}:dvc.lock"], cwd=repo, capture_output=True, text=True
+    )
+    return (YAML(typ="safe", pure=True).load(shown.stdout) or {}) if shown.returncode == 0 else {}
+
+
+def without_stale_metrics(run: Run, lock: Mapping[str, Any]) -> Run:
+    """`run` without the metrics of stages its experiment did not rerun for its params.
+
+    `dvc exp run -S seed=43 multitask` commits every metrics file of the workspace, but only
+    the multitask stage trained with seed 43: the others still hold the baseline's results,
+    and counting them as seed 43's would fake a seed. dvc.lock records the params each stage
+    last ran with; a stage whose locked params differ from the experiment's is stale (what
+    `dvc status` would call changed), and its metrics are left out, by name in `stale`."""
+    stale_outs = [
+        out["path"]
+        for stage in (lock.get("stages") or {}).values()
+        if _stage_params_changed(stage, run.params)
+        for out in stage.get("outs") or []
+    ]
+
+    def is_stale(path: str) -> bool:
+        return any(path == out or path.startswith(out.rstrip("/") + "/") for out in stale_outs)
+
+    stale = tuple(sorted(path for path in run.metrics if is_stale(path)))
+    if not stale:
+        return run
+    fresh = {path: data for path, data in run.metrics.items() if path not in stale}
+    return replace(run, metrics=fresh, stale=run.stale + stale)
+
+
+def _stage_params_changed(stage: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    locked = (stage.get("params") or {}).get("params.yaml") or {}
+    return any(_dotted(params, key) != value for key, value in locked.items())
+
+
+def _dotted(params: Mapping[str, Any], key: str) -> Any:
+    """params["a"]["b"] for "a.b" (None where a part is missing)."""
+    value: Any = params
+    for part in key.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
 
 
 def parse_exp_show(rows: Iterable[Mapping[str, Any]]) -> Iterable[Run]:
@@ -328,6 +384,7 @@ def render(
         "by hand. Reproduce:",
         "",
         "```",
+        f"git checkout {runs[0].baseline[:7]}    # the experiments' commit",
         f"dvc exp run --queue -S profile={profile}{extra} "
         f"-S {runs[0].seed_key}={','.join(map(str, seeds))}",
         "dvc queue start -j 1       # then wait: dvc queue status",
@@ -376,6 +433,13 @@ def _experiments_table(runs: Sequence[Run]) -> list[str]:
     lines += [f"| {run.name} | {run.seed} | {run.baseline[:7]} | {_machine(run)} |" for run in runs]
     if len(machines) > 1:
         lines += ["", "**The runs come from different machines: latencies are not comparable.**"]
+    stale = [f"{run.name} ({', '.join(run.stale)})" for run in runs if run.stale]
+    if stale:
+        lines += [
+            "",
+            "Left out: metrics whose stage did not rerun with its experiment's params (a",
+            "partial `dvc exp run <stage>`), so they are another run's: " + "; ".join(stale) + ".",
+        ]
     return lines
 
 
@@ -496,12 +560,24 @@ def _hydra_value(value: Any) -> str:
     return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
 
 
-def configured_params(profile: str, repo: Path) -> dict[str, Any] | None:
-    """The params `profile` composes to from the repository's conf/ (None without one)."""
+def configured_params(profile: str, repo: Path, rev: str | None = None) -> dict[str, Any] | None:
+    """The params `profile` composes to from the repository's conf/ (None without one), as
+    checked out or, with `rev`, as committed there: overrides that reproduce an experiment
+    are relative to its own commit's conf, not to one that has grown keys since."""
     from textdistill.profiles import compose
 
-    conf = repo / "conf"
-    return compose(profile, conf_dir=conf) if (conf / "config.yaml").is_file() else None
+    if rev is None:
+        conf = repo / "conf"
+        return compose(profile, conf_dir=conf) if (conf / "config.yaml").is_file() else None
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "archive", rev, "conf"], cwd=repo, capture_output=True, check=False
+        )
+        if archive.returncode != 0:
+            return None
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        return configured_params(profile, Path(tmp))
 
 
 def write_report(
@@ -518,7 +594,8 @@ def write_report(
     configured = configured_params(profile, repo)
     main, variants = main_study(groups, configured)
     runs = _one_per_seed(main)
-    overrides = hydra_overrides(runs[0].params, configured) if configured else []
+    at_commit = configured_params(profile, repo, runs[0].baseline)
+    overrides = hydra_overrides(runs[0].params, at_commit) if at_commit else []
     results = model_results(runs)
     charts = []
     for cost in CHART_AXES:
