@@ -295,6 +295,7 @@ class Ablation:
     changes: tuple[str, ...]  # "key: main value -> this value"
     pairs: tuple[Paired, ...]  # main model minus this study's model
     own: tuple[Paired, ...] = ()  # this study's distilled students against its plain ones
+    students: tuple[ModelResult, ...] = ()  # this study's students, over its seeds
 
 
 def study_keys(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -329,7 +330,8 @@ def ablations(main: Sequence[Run], others: Sequence[Sequence[Run]]) -> list[Abla
                 best = max(distilled, key=lambda r: statistics.fmean(r.accuracy))
                 pairs.append(_paired(best, plain))
         own = tuple(paired_differences(list(theirs.values())))
-        found.append(Ablation(changes, tuple(p for p in pairs if p.seeds), own))
+        paired = tuple(p for p in pairs if p.seeds)
+        found.append(Ablation(changes, paired, own, tuple(theirs.values())))
     return found
 
 
@@ -358,6 +360,17 @@ def _ablation_tables(found: Sequence[Ablation]) -> list[str]:
         if ablation.own:
             lines += ["", "Within the variant, distilled minus plain:", ""]
             lines += _paired_table(ablation.own, False)
+        if ablation.students:
+            lines += ["", "The variant's students, test accuracy (mean +- sd over seeds):", ""]
+            lines += [
+                "| student | seeds | test acc | agreement with teacher |",
+                "|---|---|---:|---:|",
+            ]
+            lines += [
+                f"| {r.name} | {', '.join(map(str, r.seeds))} | {_mean_sd(r.accuracy)} "
+                f"| {'-' if r.teacher_agreement is None else f'{r.teacher_agreement:.3f}'} |"
+                for r in ablation.students
+            ]
     return lines
 
 
