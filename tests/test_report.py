@@ -12,7 +12,7 @@ import pytest
 from textdistill.profiles import compose
 from textdistill.report import (
     Paired,
-    _one_per_seed,
+    _multitask_table,
     accuracy_svg,
     model_results,
     paired_differences,
@@ -103,7 +103,8 @@ def test_a_seed_run_twice_counts_once_the_newest_first() -> None:
     runs = list(
         parse_exp_show(exp_show(experiment("new", 0, 0.8, 0.8), experiment("old", 0, 0.1, 0.1)))
     )
-    assert [run.name for run in _one_per_seed(runs)] == ["new"]
+    (plain, *_) = (r for r in model_results(runs) if r.name == "student/simpler_cnn-none")
+    assert plain.seeds == (0,) and plain.accuracy == (0.8,)
 
 
 def test_students_seed_overrides_the_top_level_seed() -> None:
@@ -219,7 +220,7 @@ def test_each_variant_study_is_paired_with_the_main_one_by_seed() -> None:
     runs = list(parse_exp_show(exp_show(*main, *random)))
     groups = studies(runs, "real")
     assert [len(g) for g in groups] == [3, 2]
-    (found,) = ablations(_one_per_seed(groups[0]), groups[1:])
+    (found,) = ablations(groups[0], groups[1:])
     assert found.changes == ("students.model.simpler_cnn.embedding_init: teacher_pca -> -",)
     by_pair = {(p.model, p.baseline): p for p in found.pairs}
     same = by_pair[("student/simpler_cnn-none", "student/simpler_cnn-none")]
@@ -235,8 +236,8 @@ def test_each_variant_study_is_paired_with_the_main_one_by_seed() -> None:
     # the variant's own distilled student against its plain one (0.78 - 0.70)
     assert "Within the variant, distilled minus plain:" in table
     assert "| student/simpler_cnn-kd | student/simpler_cnn-none | 0, 1 | +8.00 |" in table
-    # and its students' own accuracies, which no difference shows
-    assert "| student/simpler_cnn-kd | 0, 1 | 0.7800 +- 0.0000 | 0.850 |" in table
+    # and its models' own accuracies, which no difference shows
+    assert "| student/simpler_cnn-kd | agnews | 0, 1 | 0.7800 +- 0.0000 | 0.850 |" in table
 
 
 def test_the_main_study_is_the_one_closest_to_the_configured_profile() -> None:
@@ -330,7 +331,24 @@ def test_metrics_of_a_stage_not_rerun_for_the_experiments_params_are_left_out() 
     assert sorted(fresh.metrics) == ["metrics/teacher.json"]
     assert without_stale_metrics(run, {}) is run
     text = render("real", [fresh], model_results([fresh]), [], {})
-    assert "Left out" in text and "s43 (metrics/finetune/bert.json" in text
+    assert "Left out" in text and "- s43: metrics/finetune/bert.json, metrics/students/" in text
+
+
+def test_models_on_the_sample_are_left_out_of_a_study_with_real_data() -> None:
+    from textdistill.report import smoke_datasets
+
+    def download(**sources: str) -> dict[str, Any]:
+        return {"download": {name: {"source": source} for name, source in sources.items()}}
+
+    real = download(amazon="sample", agnews="files")
+    assert smoke_datasets(real) == {"amazon"}
+    assert smoke_datasets(download(amazon="sample", agnews="sample")) == set()  # quick: kept
+    (run,) = parse_exp_show(exp_show(experiment("r", 0, 0.8, 0.8, **real)))
+    names = [r.name for r in model_results([run])]  # fine-tune on amazon (the sample): out
+    assert names == ["teacher", "student/simpler_cnn-none", "student/simpler_cnn-kd"]
+    assert "Left out: every model on the generated sample data (amazon)" in render(
+        "real", [run], [], [], {}
+    )
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -365,3 +383,41 @@ def test_the_lock_is_read_as_dvc_writes_it_and_the_conf_as_committed(tmp_path: P
     assert _lock(tmp_path, "0" * 40) == {}
     assert configured_params("quick", tmp_path)["seed"] == 7  # type: ignore[index]
     assert configured_params("quick", tmp_path, first)["seed"] == 42  # type: ignore[index]
+
+
+def test_multitask_tasks_over_seeds_joint_beside_alone_newest_run_of_a_seed_wins() -> None:
+    from textdistill.report import multitask_results
+
+    tasks = {"sentiment": {"dataset": "sst"}, "similarity": {"dataset": "sts"}}
+
+    def run(name: str, seed: int, files: dict[str, dict[str, float]]) -> dict[str, Any]:
+        exp = experiment(name, seed, 0.5, 0.5, multitask={"tasks": tasks})
+        data = exp["revs"][0]["data"]
+        data["metrics"] = {
+            f"metrics/multitask/{f}.json": {"data": {"test": t}} for f, t in files.items()
+        }
+        return exp
+
+    joint = {"sentiment/accuracy": 0.50, "similarity/pearson": 0.86}
+    runs = list(
+        parse_exp_show(
+            exp_show(  # newest first, as `dvc exp show` lists them
+                run("j43", 43, {"joint": {"sentiment/accuracy": 0.48, "similarity/pearson": 0.85}}),
+                run("sst", 42, {"sentiment": {"sentiment/accuracy": 0.47}}),
+                run("j42-new", 42, {"joint": joint}),
+                run(
+                    "j42-old", 42, {"joint": {"sentiment/accuracy": 0.1, "similarity/pearson": 0.1}}
+                ),
+            )
+        )
+    )
+    (study,) = studies(runs, "real")
+    sentiment, similarity = multitask_results(study)
+    assert (sentiment.metric, similarity.metric) == ("accuracy", "pearson")
+    assert sentiment.joint == {42: 0.50, 43: 0.48} and sentiment.alone == {42: 0.47}
+    assert similarity.alone == {}
+    assert sentiment.paired().differences == pytest.approx((0.03,))
+    text = render("real", study, [], [], {}) + "\n".join(_multitask_table([sentiment, similarity]))
+    assert "| sentiment | sst | accuracy | 0.4900 +- 0.0141 | 42, 43 | 0.4700 | 42 |" in text
+    assert "| similarity | sts | pearson | 0.8550 +- 0.0071 | 42, 43 | - |  |" in text
+    assert "| multitask/joint: sentiment | multitask/sentiment | 42 | +3.00 |" in text

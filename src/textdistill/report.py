@@ -196,7 +196,7 @@ def studies(runs: Sequence[Run], profile: str) -> list[list[Run]]:
     for run in runs:
         if run.profile == profile:
             groups.setdefault(_without_seeds(run.params), []).append(run)
-    for group in groups.values():  # by seed (`_one_per_seed` drops a seed run twice)
+    for group in groups.values():  # by seed; a seed run twice counts its newest run
         group.sort(key=lambda run: run.seed)
     return sorted(groups.values(), key=len, reverse=True)
 
@@ -231,8 +231,11 @@ def model_results(runs: Sequence[Run]) -> list[ModelResult]:
             Path("metrics/teacher.json"),
             Path("metrics/students"),
         )
+    smoke = smoke_datasets(params)
     results = []
     for entry in entries:
+        if entry.task in smoke:
+            continue
         path = entry.metrics_path.as_posix()
         # One value per seed the model trained with: runs that varied only the students'
         # seed share one fine-tune and one teacher, which count once.
@@ -284,6 +287,82 @@ def paired_differences(results: Sequence[ModelResult]) -> list[Paired]:
     return pairs
 
 
+# --- multitask: each task by the joint model and by its model alone ------------------------
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task of the multitask stage over seeds: its test score (accuracy for classes,
+    Pearson for a target) from the joint model and from the task's model alone."""
+
+    task: str
+    dataset: str
+    metric: str
+    joint: dict[int, float]  # seed -> score
+    alone: dict[int, float]
+
+    def paired(self) -> Paired:
+        seeds = tuple(sorted(set(self.joint) & set(self.alone)))
+        differences = tuple(self.joint[s] - self.alone[s] for s in seeds)
+        return Paired(f"multitask/joint: {self.task}", f"multitask/{self.task}", seeds, differences)
+
+
+def multitask_results(runs: Sequence[Run]) -> list[TaskResult]:
+    """Each task of the study's `multitask.tasks`, over the runs (seeds) that have it; a seed
+    run twice counts its newest run."""
+    from textdistill.leaderboard import SCORE_METRICS
+
+    tasks = (runs[0].params.get("multitask") or {}).get("tasks") or {}
+    smoke = smoke_datasets(runs[0].params)
+    results = []
+    for name, task in tasks.items():
+        if task.get("dataset") in smoke:
+            continue
+        scores: dict[str, dict[int, float]] = {"joint": {}, "alone": {}}
+        metric = ""
+        for model, path in (("joint", "joint"), ("alone", name)):
+            for run in reversed(runs):  # oldest first: the newest run of a seed wins
+                test = run.metrics.get(f"metrics/multitask/{path}.json", {}).get("test", {})
+                found = [m for m in SCORE_METRICS if f"{name}/{m}" in test]
+                if found:
+                    metric = found[0]
+                    scores[model][int(run.params["seed"])] = float(test[f"{name}/{metric}"])
+        if metric:
+            results.append(
+                TaskResult(name, str(task.get("dataset")), metric, scores["joint"], scores["alone"])
+            )
+    return results
+
+
+def _multitask_table(results: Sequence[TaskResult], heading: bool = True) -> list[str]:
+    if not results:
+        return []
+    lines = [
+        "## Multitask: one encoder on every task, beside each task alone",
+        "",
+        "Test score (accuracy for classes, Pearson for a similarity) as mean +- sample sd over",
+        "the seeds each model ran; then the joint model minus the task alone, paired by seed,",
+        "in points (hundredths of the score).",
+        "",
+    ]
+    lines = lines if heading else []
+    lines += [
+        "| task | dataset | metric | joint model | seeds | task alone | seeds |",
+        "|---|---|---|---:|---|---:|---|",
+    ]
+    for r in results:
+        joint, alone = ([v for _, v in sorted(d.items())] for d in (r.joint, r.alone))
+        lines.append(
+            f"| {r.task} | {r.dataset} | {r.metric} | {_mean_sd(joint) if joint else '-'} "
+            f"| {', '.join(map(str, sorted(r.joint)))} | {_mean_sd(alone) if alone else '-'} "
+            f"| {', '.join(map(str, sorted(r.alone)))} |"
+        )
+    pairs = [pair for pair in (r.paired() for r in results) if pair.seeds]
+    if pairs:
+        lines += ["", *_paired_table(pairs, False, ("joint better", "alone better"))]
+    return lines
+
+
 # --- ablations: the other studies of the profile, each against the main one ---------------
 
 
@@ -295,7 +374,8 @@ class Ablation:
     changes: tuple[str, ...]  # "key: main value -> this value"
     pairs: tuple[Paired, ...]  # main model minus this study's model
     own: tuple[Paired, ...] = ()  # this study's distilled students against its plain ones
-    students: tuple[ModelResult, ...] = ()  # this study's students, over its seeds
+    models: tuple[ModelResult, ...] = ()  # every model of this study, over its seeds
+    tasks: tuple[TaskResult, ...] = ()  # this study's multitask scores, over its seeds
 
 
 def study_keys(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -314,8 +394,9 @@ def ablations(main: Sequence[Run], others: Sequence[Sequence[Run]]) -> list[Abla
     main_results = [r for r in model_results(main) if r.branch == "student"]
     found = []
     for study in others:
-        runs = _one_per_seed(study)
-        theirs = {r.name: r for r in model_results(runs) if r.branch == "student"}
+        runs = list(study)
+        models = model_results(runs)
+        theirs = {r.name: r for r in models if r.branch == "student"}
         params = study_keys(runs[0].params)
         changes = tuple(
             f"{key}: {base.get(key, '-')} -> {params.get(key, '-')}"
@@ -331,7 +412,8 @@ def ablations(main: Sequence[Run], others: Sequence[Sequence[Run]]) -> list[Abla
                 pairs.append(_paired(best, plain))
         own = tuple(paired_differences(list(theirs.values())))
         paired = tuple(p for p in pairs if p.seeds)
-        found.append(Ablation(changes, paired, own, tuple(theirs.values())))
+        tasks = tuple(multitask_results(runs))
+        found.append(Ablation(changes, paired, own, tuple(models), tasks))
     return found
 
 
@@ -355,22 +437,25 @@ def _ablation_tables(found: Sequence[Ablation]) -> list[str]:
         "distilled students against its plain ones (distilled minus plain).",
     ]
     for ablation in found:
-        lines += ["", "Variant: " + "; ".join(f"`{c}`" for c in ablation.changes), ""]
-        lines += _paired_table(ablation.pairs, False, ("main better", "variant better"))
+        lines += ["", "Variant: " + "; ".join(f"`{c}`" for c in ablation.changes)]
+        if ablation.pairs:
+            lines += ["", *_paired_table(ablation.pairs, False, ("main better", "variant better"))]
         if ablation.own:
             lines += ["", "Within the variant, distilled minus plain:", ""]
             lines += _paired_table(ablation.own, False)
-        if ablation.students:
-            lines += ["", "The variant's students, test accuracy (mean +- sd over seeds):", ""]
+        if ablation.models:
+            lines += ["", "The variant's models, test accuracy (mean +- sd over seeds):", ""]
             lines += [
-                "| student | seeds | test acc | agreement with teacher |",
-                "|---|---|---:|---:|",
+                "| model | data | seeds | test acc | agreement with teacher |",
+                "|---|---|---|---:|---:|",
             ]
             lines += [
-                f"| {r.name} | {', '.join(map(str, r.seeds))} | {_mean_sd(r.accuracy)} "
+                f"| {r.name} | {r.dataset} | {', '.join(map(str, r.seeds))} | {_mean_sd(r.accuracy)} "
                 f"| {'-' if r.teacher_agreement is None else f'{r.teacher_agreement:.3f}'} |"
-                for r in ablation.students
+                for r in ablation.models
             ]
+        if ablation.tasks:
+            lines += ["", *_multitask_table(ablation.tasks, heading=False)]
     return lines
 
 
@@ -406,7 +491,11 @@ def render(
         "",
         *_experiments_table(runs),
         "",
-        *_data_table(runs[0]),
+        *_data_table(runs),
+    ]
+    if not results:  # e.g. a multitask study, whose section follows
+        return "\n".join(lines) + "\n"
+    lines += [
         "",
         "## Test accuracy over seeds",
         "",
@@ -446,30 +535,64 @@ def _experiments_table(runs: Sequence[Run]) -> list[str]:
     lines += [f"| {run.name} | {run.seed} | {run.baseline[:7]} | {_machine(run)} |" for run in runs]
     if len(machines) > 1:
         lines += ["", "**The runs come from different machines: latencies are not comparable.**"]
-    stale = [f"{run.name} ({', '.join(run.stale)})" for run in runs if run.stale]
+    stale = [f"- {run.name}: {_paths(run.stale)}" for run in runs if run.stale]
     if stale:
         lines += [
             "",
-            "Left out: metrics whose stage did not rerun with its experiment's params (a",
-            "partial `dvc exp run <stage>`), so they are another run's: " + "; ".join(stale) + ".",
+            "Left out: metrics whose stage did not rerun with its experiment's params (a partial",
+            "`dvc exp run <stage>`): they are another run's results.",
+            "",
+            *stale,
         ]
     return lines
 
 
-def _data_table(run: Run) -> list[str]:
+def _paths(paths: Sequence[str]) -> str:
+    """Paths listed briefly: three or more files of one folder as `folder/ (n files)`."""
+    by_folder: dict[str, list[str]] = {}
+    for path in paths:
+        by_folder.setdefault(path.rpartition("/")[0], []).append(path)
+    return ", ".join(
+        f"{folder}/ ({len(files)} files)" if len(files) > 2 else ", ".join(files)
+        for folder, files in by_folder.items()
+    )
+
+
+def _data_table(runs: Sequence[Run]) -> list[str]:
     """Where each dataset came from and how it was split (the source's own sizes differ)."""
+    params = runs[0].params
+    smoke = smoke_datasets(params)
     lines = ["| data | from | train | val | test |", "|---|---|---:|---:|---:|"]
-    for name, download in (run.params.get("download") or {}).items():
-        rows = run.metrics.get(f"metrics/data/{name}.json", {}).get("rows")
-        if not rows:
+    for name, download in (params.get("download") or {}).items():
+        found = [run.metrics.get(f"metrics/data/{name}.json", {}).get("rows") for run in runs]
+        rows = next((r for r in found if r), None)  # the newest run that prepared it
+        if not rows or name in smoke:
             continue
         source = download.get("source")
         origin = download.get(source) or {}
-        where = ", ".join(str(v) for v in origin.values()) if source == "files" else source
+        paths = [str(v) for v in origin.values() if isinstance(v, str)]
+        where = ", ".join(paths) if source == "files" else source
         lines.append(
             f"| {name} | {source}: {where} | {rows['train']:,} | {rows['val']:,} | {rows['test']:,} |"
         )
+    if smoke:
+        lines += [
+            "",
+            f"Left out: every model on the generated sample data ({', '.join(sorted(smoke))}),",
+            "whose figures are smoke tests, not results.",
+        ]
     return lines
+
+
+def smoke_datasets(params: Mapping[str, Any]) -> set[str]:
+    """The datasets of the generated sample (source `sample`) of a study that also has real
+    data: their figures are smoke tests, and a report of results leaves them out. A study
+    on the sample alone (the quick profile) keeps them: it has nothing else to show."""
+    sources = {
+        name: download.get("source") for name, download in (params.get("download") or {}).items()
+    }
+    sample = {name for name, source in sources.items() if source == "sample"}
+    return sample if sample != set(sources) else set()
 
 
 def _machine(run: Run) -> str:
@@ -496,7 +619,7 @@ def _paired_table(
     ]
     lines = lines if header else []
     lines += [
-        "| student | against | seeds | mean difference | 95 % interval | verdict |",
+        "| model | against | seeds | mean difference | 95 % interval | verdict |",
         "|---|---|---|---:|---|---|",
     ]
     for pair in pairs:
@@ -606,18 +729,22 @@ def write_report(
         )
     configured = configured_params(profile, repo)
     main, variants = main_study(groups, configured)
-    runs = _one_per_seed(main)
+    runs = list(main)  # every run: a seed run twice counts its newest run of each model
     at_commit = configured_params(profile, repo, runs[0].baseline)
     overrides = hydra_overrides(runs[0].params, at_commit) if at_commit else []
     results = model_results(runs)
+    multitask = _multitask_table(multitask_results(runs))
+    if not results and not multitask:
+        raise TextdistillError(f"the {profile!r} experiments hold no model's metrics to report")
     charts = []
-    for cost in CHART_AXES:
+    for cost in CHART_AXES if results else ():
         chart = out.with_name(f"{out.stem}_accuracy_{cost}.svg")
         write_text(chart, accuracy_svg(results, profile, cost))
         charts.append(chart.name)
     sources = source_figures(results, runs[0].params)
     pairs = paired_differences(results)
     report = render(profile, runs, results, pairs, sources, charts, overrides)
+    report += "\n".join(["", *multitask, ""]) if multitask else ""
     tables = _ablation_tables(ablations(runs, variants))
     write_text(out, report + ("\n" + "\n".join(tables) + "\n" if tables else ""))
     return results
@@ -664,11 +791,3 @@ def source_figures(results: Sequence[ModelResult], params: Mapping[str, Any]) ->
         if figure is not None:
             figures[result.name] = figure
     return figures
-
-
-def _one_per_seed(runs: Sequence[Run]) -> list[Run]:
-    """A seed run twice counts once: `dvc exp show` lists the newest experiment first."""
-    chosen: dict[int, Run] = {}
-    for run in runs:
-        chosen.setdefault(run.seed, run)
-    return [chosen[seed] for seed in sorted(chosen)]
