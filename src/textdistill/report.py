@@ -4,9 +4,12 @@ Seeds are experiments (`dvc exp run --queue -S profile=real -S seed=0,1,2`); thi
 them back with `dvc exp show --json`, groups the runs of one profile that differ only in their
 seed, and writes a markdown report: each model's test accuracy as mean +- sd over seeds, every
 distilled student against its plain twin on the same seeds (mean paired difference with a
-95 % t interval), the source studies' figure beside the rows it belongs to, a labelled
-accuracy-against-latency and -parameters charts, and the commands and machine behind it. Nothing in it is typed
-by hand.
+95 % t interval), the source studies' figure beside the rows it belongs to, labelled
+accuracy-against-latency and -parameters charts, each multitask task by the joint model and
+alone, every other study of the same commit as an ablation, and the commands and machine
+behind it. Nothing in it is typed by hand. Metrics of stages an experiment did not rerun for
+its own params (per its dvc.lock) and models on the generated sample data are left out, and
+said to be.
 """
 
 from __future__ import annotations
