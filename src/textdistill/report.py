@@ -242,12 +242,7 @@ def model_results(runs: Sequence[Run]) -> list[ModelResult]:
         path = entry.metrics_path.as_posix()
         # One value per seed the model trained with: runs that varied only the students'
         # seed share one fine-tune and one teacher, which count once.
-        by_seed = {
-            run.training_seed(entry.branch): run.metrics[path]
-            for run in reversed(runs)
-            if path in run.metrics
-        }
-        found = sorted(by_seed.items(), key=lambda item: item[0])
+        found = sorted(_newest_by_seed(runs, path, entry.branch).items())
         if found:
             results.append(
                 _model_result(
@@ -321,20 +316,35 @@ def multitask_results(runs: Sequence[Run]) -> list[TaskResult]:
     for name, task in tasks.items():
         if task.get("dataset") in smoke:
             continue
-        scores: dict[str, dict[int, float]] = {"joint": {}, "alone": {}}
-        metric = ""
-        for model, path in (("joint", "joint"), ("alone", name)):
-            for run in reversed(runs):  # oldest first: the newest run of a seed wins
-                test = run.metrics.get(f"metrics/multitask/{path}.json", {}).get("test", {})
-                found = [m for m in SCORE_METRICS if f"{name}/{m}" in test]
-                if found:
-                    metric = found[0]
-                    scores[model][int(run.params["seed"])] = float(test[f"{name}/{metric}"])
+        joint, alone = (
+            _newest_by_seed(runs, f"metrics/multitask/{path}.json", "multitask")
+            for path in ("joint", name)
+        )
+        tests = [metrics["test"] for metrics in (*joint.values(), *alone.values())]
+        metric = next((m for m in SCORE_METRICS if tests and f"{name}/{m}" in tests[0]), None)
         if metric:
+            key = f"{name}/{metric}"
             results.append(
-                TaskResult(name, str(task.get("dataset")), metric, scores["joint"], scores["alone"])
+                TaskResult(
+                    name,
+                    str(task.get("dataset")),
+                    metric,
+                    {seed: float(m["test"][key]) for seed, m in joint.items()},
+                    {seed: float(m["test"][key]) for seed, m in alone.items()},
+                )
             )
     return results
+
+
+def _newest_by_seed(runs: Sequence[Run], path: str, branch: str) -> dict[int, dict[str, Any]]:
+    """The metrics file `path` of a model of `branch` by the seed it trained with, from each
+    seed's newest run that has it (`runs` newest first within a seed, as `dvc exp show`
+    lists them)."""
+    return {
+        run.training_seed(branch): run.metrics[path]
+        for run in reversed(runs)
+        if path in run.metrics
+    }
 
 
 def _multitask_table(results: Sequence[TaskResult], heading: bool = True) -> list[str]:
