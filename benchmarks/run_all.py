@@ -6,7 +6,8 @@
    (`finetune_bench.py`);
 4. KD with cached teacher logits against a teacher forward pass per step, the teacher on
    cached features against recomputing them, and building a transfer set and the teacher's
-   pass over it in fp32 and bf16 (`distill_bench.py`).
+   pass over it in fp32 and bf16 (`distill_bench.py`);
+5. each student's single-text CPU latency against its teacher's (`latency_bench.py`).
 
 Writes benchmarks/results.json and benchmarks/results.md and prints the table.
 
@@ -148,6 +149,21 @@ def table(results: dict[str, Any]) -> str:
             f"{distill['teacher_epoch']['recomputed_epoch_s']:.2f} s vs {distill['teacher_epoch']['cached_epoch_s']:.2f} s",
         ),
     ]
+    latency = results.get("latency")
+    if latency:
+        teacher = latency["teacher"]
+        archs: dict[str, dict[str, Any]] = {}  # one row per architecture: same shape, same time
+        for name, student in latency["students"].items():
+            archs.setdefault(Path(name).name.split("-")[0], student)
+        for arch, student in archs.items():
+            rows.append(
+                (
+                    f"1-thread latency: {teacher['model']} / {arch} student",
+                    f"{student['speedup_vs_teacher']:.1f}x",
+                    f"{teacher['latency_ms']:.2f} ms vs {student['latency_ms']:.3f} ms; through"
+                    f" the tokenizer's __call__ {student['tokenizer_call_latency_ms']:.3f} ms",
+                )
+            )
     startup = pipeline.get("stage_startup_s", {})
     if startup:
         slowest = max(startup, key=startup.__getitem__)
@@ -235,6 +251,8 @@ def main() -> None:
             [sys.executable, str(BENCH / "distill_bench.py"), "--out", str(distill_out), *device],
             repo,
         )
+        latency_out = repo / "bench-latency.json"
+        timed([sys.executable, str(BENCH / "latency_bench.py"), "--out", str(latency_out)], repo)
         results = {
             "machine": machine(),
             "pipeline": {
@@ -245,6 +263,7 @@ def main() -> None:
             },
             "finetune": json.loads(finetune_out.read_text()),
             "distill": json.loads(distill_out.read_text()),
+            "latency": json.loads(latency_out.read_text()),
         }
     (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     markdown = table(results)

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from textdistill.data.batching import TextEncoder
+
 ECE_BINS = 15
 
 
@@ -177,9 +179,9 @@ def text_latency(
     `model` is any project model called as `model(input_ids, attention_mask)`.
     """
     model = model.to("cpu").eval()
+    encode = TextEncoder(tokenizer, max_length)  # what `textdistill predict` runs
 
     def predict_one(i: int) -> None:
-        encoded = tokenizer(texts[i], truncation=True, max_length=max_length, return_tensors="pt")
-        model(encoded["input_ids"], encoded["attention_mask"])
+        model(*encode([texts[i]]))
 
     return cpu_latency_ms(predict_one, len(texts))

@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from torch import nn
 
 from textdistill.config import CleanConfig
+from textdistill.data.batching import TextEncoder
 from textdistill.data.clean import clean_texts
 from textdistill.data.schemas import Task
 from textdistill.errors import TextdistillError
@@ -142,6 +143,7 @@ class Predictor:
                 clean = CleanConfig(**self.spec["clean"]) if self.spec.get("clean") else None
                 self.tasks = [TaskInfo(None, 0, Task(tuple(self.spec["classes"])), clean)]
             self.max_length: int = self.spec["max_length"]
+            self.encode = TextEncoder(self.tokenizer, self.max_length)  # single texts
         except TextdistillError:
             raise
         except (ValueError, KeyError, TypeError, RuntimeError, OSError, SafetensorError) as error:
@@ -249,14 +251,7 @@ class Predictor:
     def _outputs(self, info: TaskInfo, batch: list[str], pairs: list[str] | None) -> np.ndarray:
         """The task's head outputs for a batch: (n, classes) logits or (n, 1) values."""
         if not self.multitask:  # (input_ids, attention_mask) -> logits
-            encoded = self.tokenizer(
-                batch,
-                truncation=True,
-                max_length=self.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            return self.model(encoded["input_ids"], encoded["attention_mask"]).float().numpy()
+            return self.model(*self.encode(batch)).float().numpy()
         encoded = self.tokenizer(
             batch,
             pairs,
