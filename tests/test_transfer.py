@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from textdistill.config import AugmentConfig
 from textdistill.data.transfer import (
     MASK_TOKEN,
     UNK_TOKEN,
     UNLABELLED,
-    AugmentationParams,
     augment,
     build_transfer_set,
     mask_and_replace,
@@ -39,10 +38,10 @@ LABELLED = pd.DataFrame(
     }
 )
 UNLABELLED_TEXTS = ["rain is expected tomorrow", "markets rallied after the report"]
-NO_AUGMENTATION = AugmentationParams(p_mask=0.0, p_replace=0.0, p_ng=0.0, samples_per_example=0)
+NO_AUGMENTATION = AugmentConfig(p_mask=0.0, p_replace=0.0, p_ng=0.0, samples_per_example=0)
 
 
-def build(params: AugmentationParams, held_out: list[str] | None = None, seed: int = 0):
+def build(params: AugmentConfig, held_out: list[str] | None = None, seed: int = 0):
     return build_transfer_set(
         LABELLED, UNLABELLED_TEXTS, held_out or [], params, NEIGHBOURS, seed=seed
     )
@@ -54,7 +53,7 @@ def contiguous_in(part: Sequence[str | None], whole: Sequence[str]) -> bool:
 
 
 def test_labelled_rows_are_kept_exactly_and_first() -> None:
-    frame = build(AugmentationParams(samples_per_example=5)).frame
+    frame = build(AugmentConfig(samples_per_example=5)).frame
     head = frame.head(len(LABELLED))
     assert head["text"].tolist() == LABELLED["text"].tolist()
     assert head["teacher_text"].tolist() == LABELLED["text"].tolist()
@@ -64,7 +63,7 @@ def test_labelled_rows_are_kept_exactly_and_first() -> None:
 
 
 def test_unlabelled_and_augmented_rows_have_label_minus_one() -> None:
-    frame = build(AugmentationParams(p_mask=0.3, samples_per_example=10)).frame
+    frame = build(AugmentConfig(p_mask=0.3, samples_per_example=10)).frame
     rest = frame[frame["origin"] != "labelled"]
     assert set(rest["origin"]) == {"unlabelled", "augmented"}
     assert (rest["label"] == UNLABELLED).all()
@@ -72,7 +71,7 @@ def test_unlabelled_and_augmented_rows_have_label_minus_one() -> None:
 
 
 def test_augment_unlabelled_off_copies_only_labelled_texts() -> None:
-    params = AugmentationParams(
+    params = AugmentConfig(
         p_mask=0.0, p_replace=0.0, p_ng=1.0, samples_per_example=20, augment_unlabelled=False
     )
     augmented = build(params).frame.query("origin == 'augmented'")["text"]
@@ -86,7 +85,7 @@ def test_held_out_texts_never_appear_even_when_an_augmentation_reproduces_one() 
     words = LABELLED["text"][0].split()
     bigrams = [" ".join(words[i : i + 2]) for i in range(len(words) - 1)]
     held_out = [*bigrams, "RAIN is  expected tomorrow", "new phone released"]
-    params = AugmentationParams(p_mask=0.0, p_replace=0.0, p_ng=1.0, samples_per_example=50)
+    params = AugmentConfig(p_mask=0.0, p_replace=0.0, p_ng=1.0, samples_per_example=50)
     result = build(params, held_out)
     keys = {" ".join(t.lower().split()) for t in held_out}
     for column in ("text", "teacher_text"):
@@ -98,7 +97,7 @@ def test_held_out_texts_never_appear_even_when_an_augmentation_reproduces_one() 
 
 
 def test_a_masked_copy_matching_a_held_out_text_in_either_rendering_is_dropped() -> None:
-    params = AugmentationParams(p_mask=0.5, p_replace=0.0, p_ng=1.0, samples_per_example=200)
+    params = AugmentConfig(p_mask=0.5, p_replace=0.0, p_ng=1.0, samples_per_example=200)
     free = build(params).frame
     # Find a masked copy the teacher sees, hold it out, and rebuild.
     masked = free[free["teacher_text"].str.contains(MASK_TOKEN, regex=False)]
@@ -111,7 +110,7 @@ def test_a_masked_copy_matching_a_held_out_text_in_either_rendering_is_dropped()
 
 def test_rows_are_unique_and_copies_never_repeat_their_source() -> None:
     unlabelled = [*UNLABELLED_TEXTS, UNLABELLED_TEXTS[0], LABELLED["text"][1], "  "]
-    params = AugmentationParams(p_mask=0.2, p_ng=0.5, samples_per_example=30)
+    params = AugmentConfig(p_mask=0.2, p_ng=0.5, samples_per_example=30)
     result = build_transfer_set(LABELLED, unlabelled, [], params, NEIGHBOURS, seed=3)
     frame = result.frame
     assert frame["text"].is_unique
@@ -122,14 +121,14 @@ def test_rows_are_unique_and_copies_never_repeat_their_source() -> None:
 
 
 def test_same_seed_same_set_other_seed_other_set() -> None:
-    params = AugmentationParams(p_mask=0.2, p_replace=0.3, p_ng=0.3, samples_per_example=10)
+    params = AugmentConfig(p_mask=0.2, p_replace=0.3, p_ng=0.3, samples_per_example=10)
     first, again, other = build(params, seed=7), build(params, seed=7), build(params, seed=8)
     pd.testing.assert_frame_equal(first.frame, again.frame)
     assert first.frame["text"].tolist() != other.frame["text"].tolist()
 
 
 def test_copies_of_a_text_do_not_depend_on_the_other_inputs() -> None:
-    params = AugmentationParams(p_mask=0.2, p_ng=0.3, samples_per_example=10)
+    params = AugmentConfig(p_mask=0.2, p_ng=0.3, samples_per_example=10)
     alone = build_transfer_set(LABELLED.head(1), [], [], params, NEIGHBOURS, seed=1).frame
     everything = build(params, seed=1).frame
     copies = set(alone.query("origin == 'augmented'")["text"])
@@ -141,7 +140,7 @@ def test_masking_rate_is_p_mask_and_renders_mask_for_teacher_unk_for_student() -
     draws = [mask_and_replace(SENTENCE, 0.3, 0.0, NEIGHBOURS, rng) for _ in range(2000)]
     rate = np.mean([word is None for words in draws for word in words])
     assert rate == pytest.approx(0.3, abs=0.01)
-    frame = build(AugmentationParams(p_mask=0.3, p_ng=0.0, samples_per_example=10)).frame
+    frame = build(AugmentConfig(p_mask=0.3, p_ng=0.0, samples_per_example=10)).frame
     masked = frame[frame["teacher_text"].str.contains(MASK_TOKEN, regex=False)]
     assert len(masked) > 0
     for text, teacher in zip(masked["text"], masked["teacher_text"], strict=True):
@@ -197,7 +196,7 @@ def test_uppercase_words_find_their_lowercase_neighbours() -> None:
 
 
 def test_augment_chains_word_rules_then_ngram() -> None:
-    params = AugmentationParams(p_mask=1.0, p_replace=0.0, p_ng=1.0, max_ngram=2)
+    params = AugmentConfig(p_mask=1.0, p_replace=0.0, p_ng=1.0, max_ngram=2)
     out = augment(SENTENCE, params, NEIGHBOURS, np.random.default_rng(0))
     assert 1 <= len(out) <= 2 and all(word is None for word in out)
 
@@ -208,7 +207,7 @@ def test_augment_chains_word_rules_then_ngram() -> None:
 )
 def test_bad_params_are_refused(change: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(change))):
-        build(replace(AugmentationParams(), **change))
+        AugmentConfig(**change)  # the one place augmentation params are checked
 
 
 def test_labelled_rows_need_class_ids() -> None:
@@ -262,7 +261,7 @@ def test_neighbour_table_drives_replacement_end_to_end() -> None:
     matrix, vocab = toy_embeddings()
     labelled = pd.DataFrame({"text": ["cat chased car"], "label": [0]})
     table = nearest_neighbours(matrix, vocab, k=1, words=text_words(labelled["text"]))
-    params = AugmentationParams(p_mask=0.0, p_replace=1.0, p_ng=0.0, samples_per_example=5)
+    params = AugmentConfig(p_mask=0.0, p_replace=1.0, p_ng=0.0, samples_per_example=5)
     frame = build_transfer_set(labelled, [], [], params, table, seed=0).frame
     assert frame["text"].tolist() == ["cat chased car", "kitten chased truck"]
 

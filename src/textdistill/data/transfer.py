@@ -37,11 +37,11 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
+from textdistill.config import AugmentConfig
 from textdistill.data.formats import read_text
 from textdistill.errors import DataError, Problem
 
@@ -54,36 +54,6 @@ SUBWORD_PREFIX = "##"
 NEIGHBOUR_BATCH = 512  # query rows per similarity block: 512 x 30522 float32 is 62 MB
 
 Words = tuple[str | None, ...]  # a text's words; None is a masked word
-
-
-class TransferParams(Protocol):
-    """The augmentation params (a pydantic model in config.py fits this structurally)."""
-
-    @property
-    def p_mask(self) -> float: ...
-    @property
-    def p_replace(self) -> float: ...
-    @property
-    def p_ng(self) -> float: ...
-    @property
-    def max_ngram(self) -> int: ...
-    @property
-    def samples_per_example(self) -> int: ...
-    @property
-    def augment_unlabelled(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class AugmentationParams:
-    """Tang et al. (2019)'s settings: p_mask = p_pos = 0.1, p_ng = 0.25, n-grams up to 5,
-    n_iter = 20 draws per example."""
-
-    p_mask: float = 0.1
-    p_replace: float = 0.1
-    p_ng: float = 0.25
-    max_ngram: int = 5
-    samples_per_example: int = 20
-    augment_unlabelled: bool = True
 
 
 @dataclass
@@ -102,25 +72,6 @@ class TransferSet:
 
     frame: pd.DataFrame
     stats: TransferStats
-
-
-def check_params(params: TransferParams) -> None:
-    """Refuse probabilities outside [0, 1] (or masking plus replacement above 1: the two share
-    one draw per word) and non-positive counts, before any work."""
-    probabilities = {"p_mask": params.p_mask, "p_replace": params.p_replace, "p_ng": params.p_ng}
-    problems = [
-        f"{name} must be in [0, 1], got {value!r}"
-        for name, value in probabilities.items()
-        if not 0.0 <= value <= 1.0
-    ]
-    if params.p_mask + params.p_replace > 1.0:
-        problems.append(f"p_mask + p_replace must be <= 1, got {params.p_mask + params.p_replace}")
-    if params.max_ngram < 1:
-        problems.append(f"max_ngram must be >= 1, got {params.max_ngram!r}")
-    if params.samples_per_example < 0:
-        problems.append(f"samples_per_example must be >= 0, got {params.samples_per_example!r}")
-    if problems:
-        raise ValueError("; ".join(problems))
 
 
 def match_key(text: str, casefold: bool = True) -> str:
@@ -178,7 +129,7 @@ def sample_ngram(
 
 def augment(
     words: Sequence[str],
-    params: TransferParams,
+    params: AugmentConfig,
     neighbours: Mapping[str, Sequence[str]],
     rng: np.random.Generator,
 ) -> Words:
@@ -196,7 +147,7 @@ def text_rng(text: str, seed: int) -> np.random.Generator:
 
 def augmented_copies(
     text: str,
-    params: TransferParams,
+    params: AugmentConfig,
     neighbours: Mapping[str, Sequence[str]],
     seed: int,
 ) -> Iterator[Words]:
@@ -256,7 +207,7 @@ def build_transfer_set(
     labelled: pd.DataFrame,
     unlabelled: Sequence[str],
     held_out: Iterable[str],
-    params: TransferParams,
+    params: AugmentConfig,
     neighbours: Mapping[str, Sequence[str]] | None = None,
     seed: int = 0,
     *,
@@ -274,7 +225,6 @@ def build_transfer_set(
     ``neighbours`` no word is replaced. ``mask_token`` and ``unk_token`` are the teacher's and
     the student's tokenizer's tokens; ``casefold=False`` for a cased teacher.
     """
-    check_params(params)
     _check_labelled(labelled)
     collector = _Collector(held_out, casefold)
     parents: list[str] = []
