@@ -1,6 +1,7 @@
 """`make bench`: every benchmark in one run, on a fresh clone of this working tree.
 
-1. the whole quick `dvc repro`: wall time and peak memory (largest process, RSS);
+1. the whole quick `dvc repro`: wall time, each stage's share of it, and peak memory
+   (largest process, RSS);
 2. a no-op `dvc repro` (everything up to date), and each stage script's start-up;
 3. fine-tuning engine against the Hugging Face Trainer, and CPU bf16 against fp32
    (`finetune_bench.py`);
@@ -14,14 +15,17 @@ Writes benchmarks/results.json and benchmarks/results.md and prints the table.
     python benchmarks/run_all.py            # CPU; about 20 minutes on 2 cores
     python benchmarks/run_all.py --gpu      # on a GPU machine: fine-tuning in bf16, tokens/s, % of peak
     python benchmarks/run_all.py --startup  # only 2.'s start-up, of this tree: benchmarks/startup.json
+    python benchmarks/run_all.py --pipeline # only 1. and 2., on a fresh clone: benchmarks/pipeline.json
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -75,6 +79,71 @@ def timed(args: list[str], cwd: Path) -> float:
     if done.returncode != 0:
         raise SystemExit(f"{args} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return time.perf_counter() - start
+
+
+STAGE_START = re.compile(r"^Running stage '([^']+)':")
+
+
+def stage_durations(events: list[tuple[float, str]], end: float) -> dict[str, float]:
+    """Seconds from each "Running stage 'x':" line of a `dvc repro` to the next one (or to
+    `end`): the stage's start-up, its work and DVC's bookkeeping after it (hashing outputs,
+    writing dvc.lock). `events` are (time, line) in the order DVC printed them."""
+    starts = [(at, match[1]) for at, line in events if (match := STAGE_START.match(line))]
+    ends = [at for at, _ in starts[1:]] + [end]
+    return {name: round(stop - at, 1) for (at, name), stop in zip(starts, ends, strict=True)}
+
+
+def timed_repro(cwd: Path) -> tuple[float, dict[str, float]]:
+    """`dvc repro` in `cwd`: its wall time and `stage_durations`, from its output read as it
+    is printed (unbuffered, so a line's time is when it was written)."""
+    env = environment() | {"PYTHONUNBUFFERED": "1"}
+    start = time.perf_counter()
+    with subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as repro:
+        assert repro.stdout is not None
+        events = [(time.perf_counter(), line) for line in repro.stdout]
+    end = time.perf_counter()
+    if repro.returncode != 0:
+        tail = "".join(line for _, line in collections.deque(events, maxlen=60))
+        raise SystemExit(f"dvc repro failed ({repro.returncode}):\n{tail}")
+    return end - start, stage_durations(events, end)
+
+
+def measure_pipeline(repo: Path) -> dict[str, Any]:
+    """Benchmarks 1 and 2 on the fresh clone `repo`."""
+    repro_s, stages = timed_repro(repo)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "repro_s": round(repro_s, 1),
+        "stage_s": stages,
+        "noop_repro_s": round(timed(["dvc", "repro"], repo), 2),
+        "peak_rss_mb": round(peak_mb, 1),
+        "stage_startup_s": stage_startup(repo),
+    }
+
+
+def stage_table(pipeline: dict[str, Any]) -> str:
+    """The quick `dvc repro`'s stages, slowest first, with each one's start-up."""
+    startup, total = pipeline.get("stage_startup_s", {}), pipeline["repro_s"]
+    lines = [
+        f"Quick `dvc repro`: {total:.0f} s, of which each stage (start-up, work, DVC's"
+        " bookkeeping):",
+        "",
+        "| stage | seconds | share | script start-up s |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, seconds in sorted(pipeline["stage_s"].items(), key=lambda item: -item[1]):
+        script = name.split("@")[0]
+        lines.append(
+            f"| {name} | {seconds:.1f} | {seconds / total:.0%} | {startup.get(script, '-')} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def stage_startup(repo: Path, repeats: int = 3) -> dict[str, float]:
@@ -212,25 +281,31 @@ def table(results: dict[str, Any]) -> str:
         "|---|---:|---|",
     ]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + stage_table(pipeline)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpu", action="store_true")
     parser.add_argument("--startup", action="store_true", help="only each stage's start-up")
+    parser.add_argument(
+        "--pipeline", action="store_true", help="only the quick dvc repro, by stage"
+    )
     args = parser.parse_args()
     if args.startup:
         startup = {"machine": machine(), "stage_startup_s": stage_startup(REPO, repeats=5)}
         (BENCH / "startup.json").write_text(json.dumps(startup, indent=2) + "\n")
         print(json.dumps(startup, indent=2))
         return
+    if args.pipeline:
+        with tempfile.TemporaryDirectory(prefix="textdistill-bench-") as scratch:
+            timings = {"machine": machine(), **measure_pipeline(clone(Path(scratch) / "repo"))}
+        (BENCH / "pipeline.json").write_text(json.dumps(timings, indent=2) + "\n")
+        print(stage_table(timings))
+        return
     with tempfile.TemporaryDirectory(prefix="textdistill-bench-") as scratch:
         repo = clone(Path(scratch) / "repo")
-        repro_s = timed(["dvc", "repro"], repo)
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        noop_s = timed(["dvc", "repro"], repo)
-        startup = stage_startup(repo)
+        stages = measure_pipeline(repo)
         finetune_out, distill_out = repo / "bench-finetune.json", repo / "bench-distill.json"
         # On CPU, bf16 is emulated (~15x slower than fp32): compare the precisions on a subset.
         gpu = ["--gpu", "--encoder", "models/pretrained/bert"] if args.gpu else []
@@ -255,12 +330,7 @@ def main() -> None:
         timed([sys.executable, str(BENCH / "latency_bench.py"), "--out", str(latency_out)], repo)
         results = {
             "machine": machine(),
-            "pipeline": {
-                "repro_s": round(repro_s, 1),
-                "noop_repro_s": round(noop_s, 2),
-                "peak_rss_mb": round(peak_mb, 1),
-                "stage_startup_s": startup,
-            },
+            "pipeline": stages,
             "finetune": json.loads(finetune_out.read_text()),
             "distill": json.loads(distill_out.read_text()),
             "latency": json.loads(latency_out.read_text()),

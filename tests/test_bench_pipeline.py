@@ -1,0 +1,53 @@
+"""benchmarks/run_all.py's per-stage timing of a `dvc repro`, from the lines DVC prints."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run_all.py"
+
+
+def _run_all():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("run_all", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_all"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_stage_runs_until_the_next_one_starts() -> None:
+    events = [
+        (0.0, ".venv/bin/dvc repro\n"),
+        (0.5, "Stage 'download@amazon' didn't change, skipping\n"),
+        (1.0, "Running stage 'download@paraphrase':\n"),
+        (1.2, "> PYTHONPATH=src python stages/download.py paraphrase\n"),
+        (3.0, "Running stage 'student@simpler_cnn-kd':\n"),
+        (9.0, "Updating lock file 'dvc.lock'\n"),
+        (9.5, "Running stage 'evaluate':\n"),
+    ]
+    durations = _run_all().stage_durations(events, end=12.0)
+    # a skipped stage costs nothing of its own; the last stage runs to the end of the repro
+    assert durations == {"download@paraphrase": 2.0, "student@simpler_cnn-kd": 6.5, "evaluate": 2.5}
+
+
+def test_a_line_that_only_mentions_a_stage_starts_none() -> None:
+    events = [(0.0, "Running stage 'a':\n"), (1.0, "log: Running stage 'b': in a message\n")]
+    assert _run_all().stage_durations(events, end=4.0) == {"a": 4.0}
+
+
+def test_stage_table_lists_the_slowest_first_with_start_up() -> None:
+    table = _run_all().stage_table(
+        {
+            "repro_s": 10.0,
+            "stage_s": {"prepare@agnews": 2.0, "student@simpler_cnn-kd": 8.0},
+            "stage_startup_s": {"student": 3.2},
+        }
+    )
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "seconds" not in line]
+    assert rows == [
+        "| student@simpler_cnn-kd | 8.0 | 80% | 3.2 |",
+        "| prepare@agnews | 2.0 | 20% | - |",
+    ]
