@@ -94,6 +94,16 @@ def test_pca_scale_order_and_determinism() -> None:
     torch.testing.assert_close(pca_project(weights.double(), DIM), y, atol=1e-5, rtol=1e-5)
 
 
+def test_pca_equals_the_svd_projection() -> None:
+    """The components are X's top right singular vectors: Y = U S (signs as fixed), scaled."""
+    weights = clustered()
+    u, s, vh = torch.linalg.svd(centred(weights).double(), full_matrices=False)
+    largest = vh[:DIM].abs().argmax(dim=1, keepdim=True)
+    reference = (u[:, :DIM] * s[:DIM]) * torch.sign(vh[:DIM].gather(1, largest)).T
+    reference = reference / reference.pow(2).mean().sqrt()
+    torch.testing.assert_close(pca_project(weights, DIM).double(), reference, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("dim", [0, 33, 2.0, True])
 def test_pca_rejects_bad_dims(dim: object) -> None:
     with pytest.raises(ValueError, match="dim must be an integer in"):

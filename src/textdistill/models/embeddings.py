@@ -28,10 +28,11 @@ TARGET_STD = 1.0
 def pca_project(weights: Tensor, dim: int) -> Tensor:
     """The rows of ``weights`` (n, d) in the basis of their top ``dim`` principal components.
 
-    Centre the columns, take the SVD ``X = U S V^T`` (in float64) and keep
-    ``Y = X V[:, :dim] = U[:, :dim] S[:dim]``, the components by decreasing variance. Each
-    component's sign is fixed so that its largest loading is positive (SVD signs are
-    arbitrary; this makes the result reproducible).
+    Centre the columns (in float64) and keep ``Y = X V``, where the columns of ``V`` are the
+    top ``dim`` eigenvectors of the (d, d) Gram matrix ``X^T X`` (the right singular vectors
+    of ``X``), the components by decreasing variance. Each component's sign is fixed so that
+    its largest loading is positive (eigenvector signs are arbitrary; this makes the result
+    reproducible).
 
     Scale: ``Y`` is multiplied by one factor so that its overall std (the root mean square of
     all n x dim entries; every column has mean 0) is ``TARGET_STD`` = 1, the std of a default
@@ -58,11 +59,13 @@ def pca_project(weights: Tensor, dim: int) -> Tensor:
     if not bool(torch.isfinite(x).all()):
         raise ValueError("weights contain NaN or infinite values")
     x = x - x.mean(dim=0, keepdim=True)
-    u, s, vh = torch.linalg.svd(x, full_matrices=False)
-    components = vh[:dim]  # (dim, d), rows are unit principal directions
+    # A d x d symmetric eigenproblem rather than an SVD of the n x d matrix: the same
+    # components, in 0.3 s instead of 1.2 s for 30k x 384 on one thread (and instead of ~6 s
+    # when LAPACK's threads compete with another process for the cores).
+    _, eigenvectors = torch.linalg.eigh(x.T @ x)  # ascending eigenvalues
+    components = eigenvectors[:, -dim:].flip(1).T  # (dim, d), rows are unit principal directions
     largest = components.abs().argmax(dim=1, keepdim=True)
-    signs = torch.sign(components.gather(1, largest))
-    projected = (u[:, :dim] * s[:dim]) * signs.T  # == x @ (signs * components).T
+    projected = x @ (components * torch.sign(components.gather(1, largest))).T
     rms = projected.pow(2).mean().sqrt()
     if not bool(rms > 1e-12 * max(1.0, float(x.abs().max()))):
         raise ValueError("weights have no variance to project: every row is the same")
