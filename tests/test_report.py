@@ -274,13 +274,23 @@ def test_the_reproduce_command_holds_the_studys_overrides_and_its_seed_key() -> 
     from textdistill.report import hydra_overrides
 
     configured = PARAMS | {
-        "finetune": {"dataset": "amazon", "models": {"bert": {}, "tiny": {"lr": 1}}},
+        "finetune": {
+            "dataset": "amazon",
+            "models": {"bert": {}, "tiny": {"lr": 1, "layers": {"keep": [0, 5]}}},
+        },
         "students": PARAMS["students"] | {"archs": ["simpler_cnn", "bilstm"], "teacher": None},
     }
     study = PARAMS | {"students": PARAMS["students"] | {"seed": 3, "teacher": None}}
+    # the removed model goes whole: `~finetune.models.tiny.lr` would leave `tiny: {}`, a stage
     assert hydra_overrides(study, configured) == [
         "students.archs=[simpler_cnn]",
-        "~finetune.models.tiny.lr",
+        "~finetune.models.tiny",
+    ]
+    # a subtree removed from a model that stays: only that subtree goes
+    partly = study | {"finetune": {"dataset": "amazon", "models": {"bert": {}, "tiny": {"lr": 1}}}}
+    assert hydra_overrides(partly, configured) == [
+        "students.archs=[simpler_cnn]",
+        "~finetune.models.tiny.layers",
     ]
     runs = [
         next(iter(parse_exp_show(exp_show(experiment(f"s{seed}", 0, 0.8, 0.8, students=s)))))

@@ -692,13 +692,26 @@ def main_study(
 
 def hydra_overrides(params: Mapping[str, Any], configured: Mapping[str, Any]) -> list[str]:
     """The `-S` overrides (Hydra syntax) that turn the configured profile into `params`,
-    seeds aside: `key=value` for a changed or added key, `~key` for a removed one."""
+    seeds aside: `key=value` for a changed or added key, `~key` for a removed one. A removed
+    subtree is removed whole (`~finetune.models.tinybert`, not `~finetune.models.tinybert.lr`,
+    which would leave `tinybert: {}` behind and with it a stage)."""
     ours = study_keys(params)
     base = study_keys(configured)
     changed = [
         f"{key}={_hydra_value(ours[key])}" for key in sorted(ours) if ours[key] != base.get(key)
     ]
-    return changed + [f"~{key}" for key in sorted(set(base) - set(ours))]
+    removed = {_removed_root(key, ours) for key in set(base) - set(ours)}
+    return changed + [f"~{key}" for key in sorted(removed)]
+
+
+def _removed_root(key: str, ours: Mapping[str, Any]) -> str:
+    """The shortest dotted prefix of `key` of which `ours` holds nothing."""
+    parts = key.split(".")
+    for end in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:end])
+        if not any(k == prefix or k.startswith(prefix + ".") for k in ours):
+            return prefix
+    return key
 
 
 def _hydra_value(value: Any) -> str:
