@@ -111,7 +111,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Pat
 
 
 def test_prepare_killed_at_several_points_keeps_all_old_outputs(repo: Path) -> None:
-    delays = [0.5, 1.5, 2.5, 3.5, 5.0, 30.0]
+    # Dense enough that at least three land before it ends on an idle machine (~2 s there).
+    delays = [0.4, 0.8, 1.2, 1.6, 2.0, 2.5, 3.5, 5.0, 30.0]
     check_kills(repo, "prepare@amazon", PREPARE, {"prepare.amazon.splits.train": 100}, delays)
     metrics = json.loads((repo / "metrics/data/amazon.json").read_text())
     assert metrics["rows"]["train"] == 100
