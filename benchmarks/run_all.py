@@ -21,7 +21,6 @@ Writes benchmarks/results.json and benchmarks/results.md and prints the table.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import platform
@@ -110,7 +109,7 @@ def timed_repro(cwd: Path) -> tuple[float, dict[str, float]]:
         events = [(time.perf_counter(), line) for line in repro.stdout]
     end = time.perf_counter()
     if repro.returncode != 0:
-        tail = "".join(line for _, line in collections.deque(events, maxlen=60))
+        tail = "".join(line for _, line in events[-60:])
         raise SystemExit(f"dvc repro failed ({repro.returncode}):\n{tail}")
     return end - start, stage_durations(events, end)
 
