@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import BertConfig, BertModel
+from transformers import BertConfig, BertForSequenceClassification, BertModel, GPT2Config, GPT2Model
 
 from textdistill.models.cnn import (
     BiLSTMClassifier,
@@ -20,6 +20,10 @@ from textdistill.models.cnn import (
     build_student,
 )
 from textdistill.models.embeddings import (
+    SHARD_INDEX,
+    _model_word_embeddings,
+    _stored_word_embeddings,
+    encoder_word_embeddings,
     init_student_embedding,
     pca_project,
     teacher_embedding,
@@ -158,6 +162,55 @@ def test_teacher_embedding_errors(tmp_path: Path) -> None:
     other = save_encoder(tmp_path / "pad1", clustered(), pad_token_id=1)
     with pytest.raises(EncoderError, match="pads with id 1"):
         teacher_embedding(other, DIM)
+
+
+def tiny_bert_config(vocab: int = VOCAB) -> BertConfig:
+    return BertConfig(
+        vocab_size=vocab,
+        hidden_size=WIDTH,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=16,
+    )
+
+
+def test_word_embeddings_read_from_the_checkpoint_are_the_models(
+    encoder_dir: Path, tmp_path: Path
+) -> None:
+    """The safetensors fast path gives exactly what the loaded model holds: bare encoder, with a
+    task head (prefixed names), and sharded across files."""
+    headed = tmp_path / "headed"
+    BertForSequenceClassification(tiny_bert_config()).save_pretrained(headed)
+    sharded = tmp_path / "sharded"
+    BertModel(tiny_bert_config()).save_pretrained(sharded, max_shard_size="4KB")
+    assert (sharded / SHARD_INDEX).is_file()
+    for directory in (encoder_dir, headed, sharded):
+        stored = _stored_word_embeddings(directory, VOCAB)
+        assert stored is not None, directory
+        torch.testing.assert_close(stored, _model_word_embeddings(directory), rtol=0, atol=0)
+        torch.testing.assert_close(encoder_word_embeddings(directory), stored, rtol=0, atol=0)
+    assert _stored_word_embeddings(encoder_dir, VOCAB + 1) is None  # rows must match vocab_size
+
+
+def test_word_embeddings_of_another_architecture_come_from_its_model(tmp_path: Path) -> None:
+    """No `*word_embeddings.weight` in the checkpoint (GPT-2 calls it `wte`): the model's own
+    loader finds the input embeddings."""
+    config = GPT2Config(vocab_size=VOCAB, n_embd=WIDTH, n_layer=1, n_head=2, n_positions=16)
+    model = GPT2Model(config)
+    model.save_pretrained(tmp_path)
+    assert _stored_word_embeddings(tmp_path, VOCAB) is None
+    torch.testing.assert_close(
+        encoder_word_embeddings(tmp_path), model.wte.weight.detach(), rtol=0, atol=0
+    )
+    matrix = teacher_embedding(tmp_path, DIM)
+    torch.testing.assert_close(matrix[1:], pca_project(model.wte.weight.detach()[1:], DIM))
+
+
+def test_teacher_embedding_refuses_an_unreadable_config(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(EncoderError, match="not a readable JSON config"):
+        teacher_embedding(tmp_path, DIM)
 
 
 # --- students: load_embedding, freezing, padding, mismatches --------------------------------

@@ -11,16 +11,21 @@ must be the encoder's (same ids); its padding row (id 0) stays zero.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from torch import Tensor, nn
-from transformers import AutoModel
 
 from textdistill.models.cnn import EmbeddingStudent
-from textdistill.models.pretrained import CONFIG, EncoderError
+from textdistill.models.pretrained import CONFIG, WEIGHTS, EncoderError
 
 PADDING_ID = 0  # the students' padding_idx, and [PAD] in the BERT WordPiece vocabulary
+# How BERT, DistilBERT, RoBERTa, ELECTRA, DeBERTa and their task heads name the input word
+# embeddings in a checkpoint (after any "bert." or "distilbert." prefix).
+WORD_EMBEDDINGS = "word_embeddings.weight"
+SHARD_INDEX = "model.safetensors.index.json"
 # The scale a PCA projection is brought to: the std of nn.Embedding's default N(0, 1) init.
 TARGET_STD = 1.0
 
@@ -75,33 +80,83 @@ def pca_project(weights: Tensor, dim: int) -> Tensor:
 def teacher_embedding(encoder_dir: Path, dim: int) -> Tensor:
     """The encoder's input word embeddings (vocab, hidden) PCA-projected to (vocab, ``dim``).
 
-    Reads ``AutoModel.from_pretrained(encoder_dir, use_safetensors=True)`` (no remote code).
-    The padding row (id 0, [PAD]) is left out of the PCA fit, which sees only real tokens,
-    and is zero in the result, as in a student's ``Embedding(padding_idx=0)``. An encoder whose
-    padding id is not 0 has another vocabulary than the students' and is refused.
+    Reads the matrix from the checkpoint (``encoder_word_embeddings``). The padding row (id 0,
+    [PAD]) is left out of the PCA fit, which sees only real tokens, and is zero in the result,
+    as in a student's ``Embedding(padding_idx=0)``. An encoder whose padding id is not 0 has
+    another vocabulary than the students' and is refused.
     """
-    encoder_dir = Path(encoder_dir)
-    if not (encoder_dir / CONFIG).is_file():
+    weight = encoder_word_embeddings(Path(encoder_dir))
+    out = torch.zeros(weight.shape[0], dim, dtype=torch.float32)
+    out[PADDING_ID + 1 :] = pca_project(weight[PADDING_ID + 1 :], dim)
+    return out
+
+
+def encoder_word_embeddings(encoder_dir: Path) -> Tensor:
+    """The input word-embedding matrix of the encoder saved in ``encoder_dir``.
+
+    Read straight from its safetensors when one tensor named ``*word_embeddings.weight`` with
+    ``vocab_size`` rows is there (the BERT family, bare or with a task head, one file or
+    sharded); otherwise from ``AutoModel.from_pretrained(use_safetensors=True)`` (no remote
+    code), whatever the architecture calls it. Both give the same matrix (tested); the first
+    skips building the model, whose classes cost seconds of imports in every student stage.
+    """
+    config_path = encoder_dir / CONFIG
+    if not config_path.is_file():
         raise EncoderError(
             f"{encoder_dir}: no encoder here (no {CONFIG}); run the pretrained stage first"
         )
     try:
-        model = AutoModel.from_pretrained(encoder_dir, use_safetensors=True)
+        config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise EncoderError(f"{encoder_dir}: cannot load the encoder: {error}") from error
-    pad = getattr(model.config, "pad_token_id", None)
+        raise EncoderError(f"{config_path}: not a readable JSON config: {error}") from error
+    pad = config.get("pad_token_id") if isinstance(config, dict) else None
     if pad not in (None, PADDING_ID):
         raise EncoderError(
             f"{encoder_dir}: the encoder pads with id {pad}, the students with id {PADDING_ID}: "
             "their vocabularies differ"
         )
+    vocab_size = config.get("vocab_size") if isinstance(config, dict) else None
+    stored = _stored_word_embeddings(encoder_dir, vocab_size)
+    return stored if stored is not None else _model_word_embeddings(encoder_dir)
+
+
+def _stored_word_embeddings(encoder_dir: Path, vocab_size: object) -> Tensor | None:
+    """The one ``*word_embeddings.weight`` tensor of ``vocab_size`` rows in the checkpoint
+    (``model.safetensors``, or the shard that ``model.safetensors.index.json`` maps it to);
+    None when there is not exactly one, or no safetensors to read."""
+    index = encoder_dir / SHARD_INDEX
+    try:
+        if index.is_file():
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            files = {name: encoder_dir / shard for name, shard in weight_map.items()}
+        elif (encoder_dir / WEIGHTS).is_file():
+            with safe_open(encoder_dir / WEIGHTS, framework="pt") as weights:
+                files = dict.fromkeys(weights.keys(), encoder_dir / WEIGHTS)
+        else:
+            return None
+        names = [name for name in files if name.endswith(WORD_EMBEDDINGS)]
+        if len(names) != 1:
+            return None
+        with safe_open(files[names[0]], framework="pt") as weights:
+            matrix = weights.get_tensor(names[0])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # not the layout this reads: the model's own loader decides
+    if matrix.dim() != 2 or matrix.shape[0] != vocab_size:
+        return None
+    return matrix
+
+
+def _model_word_embeddings(encoder_dir: Path) -> Tensor:
+    from transformers import AutoModel  # seconds of imports: only when the checkpoint is unusual
+
+    try:
+        model = AutoModel.from_pretrained(encoder_dir, use_safetensors=True)
+    except (OSError, ValueError) as error:
+        raise EncoderError(f"{encoder_dir}: cannot load the encoder: {error}") from error
     embeddings = model.get_input_embeddings()
     if not isinstance(embeddings, nn.Embedding):
         raise EncoderError(f"{encoder_dir}: input embeddings are not an nn.Embedding")
-    weight = embeddings.weight.detach()
-    out = torch.zeros(weight.shape[0], dim, dtype=torch.float32)
-    out[PADDING_ID + 1 :] = pca_project(weight[PADDING_ID + 1 :], dim)
-    return out
+    return embeddings.weight.detach()
 
 
 def init_student_embedding(model: nn.Module, encoder_dir: Path) -> bool:
