@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from helpers import CONFIG, toy_data, toy_split
 from textdistill.data.batching import Encoded, collate, train_batches
 from textdistill.losses import build_loss
 from textdistill.models.cnn import build_student
-from textdistill.train import CHECKPOINT, Trainer
+from textdistill.train import CHECKPOINT, EpochRecord, Trainer
 
 
 def make_trainer(**options) -> Trainer:
@@ -87,6 +88,46 @@ def test_a_checkpoint_of_other_params_is_ignored(tmp_path: Path) -> None:
     make_trainer(checkpoint_dir=tmp_path, fingerprint="old").fit(*toy_data())
     fresh = make_trainer(checkpoint_dir=tmp_path, fingerprint="new").fit(*toy_data())
     assert fresh.resumed_from_epoch == 0 and len(fresh.history) == 3
+
+
+def untimed(history: list[EpochRecord]) -> list[EpochRecord]:
+    return [replace(record, seconds=0.0) for record in history]
+
+
+def test_patience_stops_after_epochs_without_improvement_and_resumes_stopped(
+    tmp_path: Path,
+) -> None:
+    """lr 0.05 peaks at epoch 2 of 10 on the toy data: patience 2 ends after epoch 4 with the
+    same epochs and the same best model as a 4-epoch run (constant schedule), and a run killed
+    after its last epoch resumes to the same result without training again."""
+
+    def trainer(epochs: int, patience: int | None, **options) -> Trainer:
+        config = CONFIG.model_copy(update={"epochs": epochs, "lr": 0.05, "patience": patience})
+        torch.manual_seed(0)
+        model = build_student("simpler_cnn", 2, vocab_size=64, embed_dim=16)
+        return Trainer(model, build_loss("ce"), config, seed=3, **options)
+
+    full = trainer(10, None).fit(*toy_data())
+    assert full.best_epoch == 2 and len(full.history) == 10
+    stopped = trainer(10, 2).fit(*toy_data())
+    assert [r.epoch for r in stopped.history] == [1, 2, 3, 4] and stopped.best_epoch == 2
+    assert untimed(stopped.history) == untimed(full.history[:4])
+    four = trainer(4, None).fit(*toy_data())
+    assert stopped.test_metrics == four.test_metrics
+    np.testing.assert_array_equal(stopped.test_logits, four.test_logits)
+
+    def crash_after_epoch_4(record) -> None:
+        if record.epoch == 4:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        trainer(10, 2, checkpoint_dir=tmp_path, fingerprint="p", on_epoch=crash_after_epoch_4).fit(
+            *toy_data()
+        )
+    resumed = trainer(10, 2, checkpoint_dir=tmp_path, fingerprint="p").fit(*toy_data())
+    assert resumed.resumed_from_epoch == 4
+    assert untimed(resumed.history) == untimed(stopped.history)
+    assert resumed.test_metrics == stopped.test_metrics
 
 
 @pytest.mark.filterwarnings("ignore:DIST with 2 classes")

@@ -638,6 +638,9 @@ class TrainConfig(Section):
     warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.0
     max_length: PositiveInt = 128
     eval_batch_size: PositiveInt = 64
+    # Early stopping: end training after this many epochs without a better validation score
+    # (the best epoch's weights are kept either way); null trains every epoch.
+    patience: PositiveInt | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
 

@@ -286,6 +286,11 @@ class Trainer:
         # DDP-wrapped (several processes) and autocast (bf16); `self.model` stays the bare one.
         model, optimizer = self.accelerator.prepare(self.model, optimizer)
         for epoch in range(state.epoch + 1, self.config.epochs + 1):
+            if self._patience_spent(state):  # also after resuming from a late checkpoint
+                log.info(
+                    "early stop after epoch %d: best was epoch %d", state.epoch, state.best_epoch
+                )
+                break
             start = time.perf_counter()
             train_loss, samples, tokens = self._train_epoch(
                 model, train, epoch, optimizer, schedule
@@ -338,6 +343,11 @@ class Trainer:
         if self.batch_plan is not None:
             return self.batch_plan(data, epoch)
         return train_batches(data.lengths, self.config.batch_size, self.seed, epoch, self.drop_last)
+
+    def _patience_spent(self, state: _State) -> bool:
+        """`train.patience` epochs have passed since the best one."""
+        patience = self.config.patience
+        return patience is not None and state.epoch - state.best_epoch >= patience
 
     def _check_inputs(self, data: Encoded) -> None:
         if self.loss.needs_teacher and "teacher_logits" not in data.extras:
