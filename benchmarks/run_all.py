@@ -124,6 +124,7 @@ def measure_pipeline(repo: Path) -> dict[str, Any]:
         "noop_repro_s": round(timed(["dvc", "repro"], repo), 2),
         "peak_rss_mb": round(peak_mb, 1),
         "stage_startup_s": stage_startup(repo),
+        "fixed_costs_s": fixed_costs(repo),
     }
 
 
@@ -142,6 +143,16 @@ def stage_table(pipeline: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {seconds:.1f} | {seconds / total:.0%} | {startup.get(script, '-')} |"
         )
+    costs = pipeline.get("fixed_costs_s")
+    if costs:
+        lines += [
+            "",
+            "What a training stage pays whatever its work (each a fresh `python -c`, seconds):",
+            "",
+            "| probe | seconds |",
+            "|---|---:|",
+            *(f"| {name} | {seconds:.2f} |" for name, seconds in costs.items()),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -164,6 +175,47 @@ def stage_startup(repo: Path, repeats: int = 3) -> dict[str, float]:
             times.append(time.perf_counter() - start)
         startup[script.stem] = round(sorted(times)[len(times) // 2], 2)
     return startup
+
+
+# What a training stage pays whatever its work, each probe timed in a fresh `python -c`
+# (interpreter start-up included: "python" is that alone). The optimizer's first
+# `add_param_group` imports torch._dynamo, so its probe minus "torch" is that import.
+MLFLOW_PROBE = "mlflow client on the sqlite store"
+FIXED_COST_PROBES = {
+    "python": "pass",
+    "torch": "import torch",
+    "torch optimizer (imports torch._dynamo)": "import torch;"
+    " torch.optim.Adam([torch.zeros(1, requires_grad=True)])",
+    "transformers tokenizer class": "import torch; from transformers import AutoTokenizer",
+    "pandas": "import pandas",
+    MLFLOW_PROBE: "from textdistill.tracking import connect; connect()",
+    "mlflow pyfunc (log_model)": "import mlflow.pyfunc",
+}
+
+
+def fixed_costs(repo: Path, repeats: int = 3) -> dict[str, float]:
+    """Median wall time of each `FIXED_COST_PROBES` snippet in a new `python -c`, with a
+    throw-away MLflow database (created before timing: the first connect migrates it)."""
+    with tempfile.TemporaryDirectory(prefix="textdistill-probe-") as scratch:
+        env = environment() | {
+            "PYTHONPATH": str(repo / "src"),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{Path(scratch) / 'mlflow.db'}",
+        }
+
+        def run(code: str) -> float:
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, check=True
+            )
+            return time.perf_counter() - start
+
+        if MLFLOW_PROBE in FIXED_COST_PROBES:
+            run(FIXED_COST_PROBES[MLFLOW_PROBE])
+        costs = {}
+        for name, code in FIXED_COST_PROBES.items():
+            times = sorted(run(code) for _ in range(repeats))
+            costs[name] = round(times[len(times) // 2], 2)
+    return costs
 
 
 def machine() -> dict[str, Any]:
@@ -292,7 +344,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.startup:
-        startup = {"machine": machine(), "stage_startup_s": stage_startup(REPO, repeats=5)}
+        startup = {
+            "machine": machine(),
+            "stage_startup_s": stage_startup(REPO, repeats=5),
+            "fixed_costs_s": fixed_costs(REPO),
+        }
         (BENCH / "startup.json").write_text(json.dumps(startup, indent=2) + "\n")
         print(json.dumps(startup, indent=2))
         return

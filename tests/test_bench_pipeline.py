@@ -51,3 +51,25 @@ def test_stage_table_lists_the_slowest_first_with_start_up() -> None:
         "| student@simpler_cnn-kd | 8.0 | 80% | 3.2 |",
         "| prepare@agnews | 2.0 | 20% | - |",
     ]
+
+
+def test_stage_table_adds_the_fixed_costs_when_measured() -> None:
+    pipeline = {"repro_s": 4.0, "stage_s": {"evaluate": 4.0}, "fixed_costs_s": {"torch": 1.5}}
+    assert "| torch | 1.50 |" in _run_all().stage_table(pipeline).splitlines()
+
+
+def test_fixed_costs_time_each_probe_and_track_into_a_throwaway_database(monkeypatch) -> None:
+    run_all = _run_all()
+    repo = SCRIPT.parents[1]
+    probes = {
+        "python": "pass",
+        run_all.MLFLOW_PROBE: run_all.FIXED_COST_PROBES[run_all.MLFLOW_PROBE],
+    }
+    monkeypatch.setattr(run_all, "FIXED_COST_PROBES", probes)
+    before = {path: path.stat().st_mtime_ns for path in repo.glob("mlflow.db*")}
+    costs = run_all.fixed_costs(repo, repeats=1)
+    assert list(costs) == list(probes)
+    # importing mlflow and opening its store costs more than starting the interpreter
+    assert 0 < costs["python"] < costs[run_all.MLFLOW_PROBE]
+    after = {path: path.stat().st_mtime_ns for path in repo.glob("mlflow.db*")}
+    assert after == before  # the repository's own database untouched
