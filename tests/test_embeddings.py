@@ -126,17 +126,20 @@ def test_pca_rejects_bad_matrices() -> None:
 # --- teacher_embedding: a tiny saved BERT as the encoder ------------------------------------
 
 
-def save_encoder(path: Path, weights: Tensor, pad_token_id: int = 0) -> Path:
-    config = BertConfig(
-        vocab_size=weights.shape[0],
-        hidden_size=weights.shape[1],
+def tiny_bert_config(vocab: int = VOCAB, width: int = WIDTH, pad_token_id: int = 0) -> BertConfig:
+    return BertConfig(
+        vocab_size=vocab,
+        hidden_size=width,
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=16,
         max_position_embeddings=16,
         pad_token_id=pad_token_id,
     )
-    model = BertModel(config)
+
+
+def save_encoder(path: Path, weights: Tensor, pad_token_id: int = 0) -> Path:
+    model = BertModel(tiny_bert_config(weights.shape[0], weights.shape[1], pad_token_id))
     with torch.no_grad():
         model.get_input_embeddings().weight.copy_(weights)
     model.save_pretrained(path)
@@ -162,17 +165,6 @@ def test_teacher_embedding_errors(tmp_path: Path) -> None:
     other = save_encoder(tmp_path / "pad1", clustered(), pad_token_id=1)
     with pytest.raises(EncoderError, match="pads with id 1"):
         teacher_embedding(other, DIM)
-
-
-def tiny_bert_config(vocab: int = VOCAB) -> BertConfig:
-    return BertConfig(
-        vocab_size=vocab,
-        hidden_size=WIDTH,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=16,
-        max_position_embeddings=16,
-    )
 
 
 def test_word_embeddings_read_from_the_checkpoint_are_the_models(

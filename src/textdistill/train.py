@@ -287,9 +287,8 @@ class Trainer:
         model, optimizer = self.accelerator.prepare(self.model, optimizer)
         for epoch in range(state.epoch + 1, self.config.epochs + 1):
             if self._patience_spent(state):  # also after resuming from a late checkpoint
-                log.info(
-                    "early stop after epoch %d: best was epoch %d", state.epoch, state.best_epoch
-                )
+                if self.accelerator.is_main_process:
+                    log.info("early stop after epoch %d (best %d)", state.epoch, state.best_epoch)
                 break
             start = time.perf_counter()
             train_loss, samples, tokens = self._train_epoch(

@@ -11,13 +11,13 @@ must be the encoder's (same ids); its padding row (id 0) stays zero.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from torch import Tensor, nn
 
+from textdistill.io import read_json
 from textdistill.models.cnn import EmbeddingStudent
 from textdistill.models.pretrained import CONFIG, WEIGHTS, EncoderError
 
@@ -106,16 +106,17 @@ def encoder_word_embeddings(encoder_dir: Path) -> Tensor:
             f"{encoder_dir}: no encoder here (no {CONFIG}); run the pretrained stage first"
         )
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = read_json(config_path)
     except (OSError, ValueError) as error:
         raise EncoderError(f"{config_path}: not a readable JSON config: {error}") from error
-    pad = config.get("pad_token_id") if isinstance(config, dict) else None
+    fields = config if isinstance(config, dict) else {}
+    pad = fields.get("pad_token_id")
     if pad not in (None, PADDING_ID):
         raise EncoderError(
             f"{encoder_dir}: the encoder pads with id {pad}, the students with id {PADDING_ID}: "
             "their vocabularies differ"
         )
-    vocab_size = config.get("vocab_size") if isinstance(config, dict) else None
+    vocab_size = fields.get("vocab_size")
     stored = _stored_word_embeddings(encoder_dir, vocab_size)
     return stored if stored is not None else _model_word_embeddings(encoder_dir)
 
@@ -126,18 +127,19 @@ def _stored_word_embeddings(encoder_dir: Path, vocab_size: object) -> Tensor | N
     None when there is not exactly one, or no safetensors to read."""
     index = encoder_dir / SHARD_INDEX
     try:
-        if index.is_file():
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            files = {name: encoder_dir / shard for name, shard in weight_map.items()}
-        elif (encoder_dir / WEIGHTS).is_file():
-            with safe_open(encoder_dir / WEIGHTS, framework="pt") as weights:
-                files = dict.fromkeys(weights.keys(), encoder_dir / WEIGHTS)
+        if index.is_file():  # sharded: the index names each tensor's file
+            weight_map = read_json(index)["weight_map"]
+            names = [name for name in weight_map if name.endswith(WORD_EMBEDDINGS)]
+            path = encoder_dir / weight_map[names[0]] if len(names) == 1 else None
         else:
+            path = encoder_dir / WEIGHTS if (encoder_dir / WEIGHTS).is_file() else None
+        if path is None:
             return None
-        names = [name for name in files if name.endswith(WORD_EMBEDDINGS)]
-        if len(names) != 1:
-            return None
-        with safe_open(files[names[0]], framework="pt") as weights:
+        with safe_open(path, framework="pt") as weights:
+            stored = weights.keys()  # a safe_open handle is no mapping: it cannot be iterated
+            names = [name for name in stored if name.endswith(WORD_EMBEDDINGS)]
+            if len(names) != 1:
+                return None
             matrix = weights.get_tensor(names[0])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # not the layout this reads: the model's own loader decides
