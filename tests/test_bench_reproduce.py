@@ -1,0 +1,66 @@
+"""benchmarks/reproduce_check.py: a reproduced checkout's test scores against the committed ones."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce_check.py"
+
+
+def _check():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("reproduce_check", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["reproduce_check"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(root: Path, name: str, metrics: dict) -> None:
+    path = root / "metrics" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics))
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+def test_each_model_is_compared_with_its_committed_score(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    _write(repo, "students/a.json", {"test": {"accuracy": 0.80}, "best_epoch": 2})
+    _write(repo, "multitask/joint.json", {"test": {"score": 0.70, "loss": 1.0}, "best_epoch": 1})
+    _write(repo, "data/agnews.json", {"rows": 10})  # no test score: not a model
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "committed")
+    # the reproduction: one model moved, another is new (nothing committed to compare with)
+    _write(repo, "students/a.json", {"test": {"accuracy": 0.77}, "best_epoch": 3})
+    _write(repo, "students/new.json", {"test": {"accuracy": 0.5}})
+
+    check = _check()
+    rows = check.compare(repo, repo, "HEAD")
+
+    assert [row["metrics"] for row in rows] == [
+        "metrics/multitask/joint.json",
+        "metrics/students/a.json",
+    ]
+    moved = rows[1]
+    assert (moved["committed"], moved["reproduced"]) == (0.80, 0.77)
+    assert moved["difference_points"] == -3.0
+    assert moved["best_epoch"] == [2, 3]
+    assert rows[0]["difference_points"] == 0.0
+    assert check.worst(rows) == 3.0
+    assert "**over**" in check.table(rows, tolerance=1.0).splitlines()[3]
+    assert "**over**" not in check.table(rows, tolerance=5.0)
+
+
+def test_headline_is_accuracy_else_the_multitask_score() -> None:
+    check = _check()
+    assert check.headline({"test": {"accuracy": 0.9, "score": 0.1}}) == 0.9
+    assert check.headline({"test": {"score": 0.4}}) == 0.4
+    assert check.headline({"rows": 3}) is None
