@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from textdistill.evaluate import classification_metrics
 from textdistill.finetune import finetune
 from textdistill.io import write_json
 from textdistill.losses import build_loss
+from textdistill.results import machine
 
 # Peak dense bf16 tensor throughput (no sparsity), for the fraction-of-peak figure on GPUs.
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -192,17 +192,6 @@ def bert_base_shaped(tokenizer_dir: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def machine() -> dict[str, Any]:
-    info = {
-        "platform": platform.platform(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data/prepared/amazon"))
@@ -231,7 +220,7 @@ def main() -> None:
         runs = all_runs(args)
     report = {
         "config": {k: str(v) for k, v in vars(args).items()},
-        "machine": machine(),
+        "machine": machine() | {"cpu_threads": torch.get_num_threads()},
         "runs": runs,
         "summary": summarize(runs, args),
     }

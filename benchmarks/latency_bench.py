@@ -16,8 +16,6 @@ Run on any workspace with trained models (after `make repro`, or `dvc exp apply 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 from pathlib import Path
 from typing import Any
@@ -29,13 +27,7 @@ from textdistill.data.prepare import read_prepared
 from textdistill.evaluate import cpu_latency_ms, text_latency
 from textdistill.io import write_json
 from textdistill.models.store import load_model
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+from textdistill.results import machine
 
 
 @torch.inference_mode()
@@ -104,11 +96,7 @@ def main() -> None:
     _, splits = read_prepared(data)
     texts = splits["test"]["text"].tolist()[: args.texts]
     report = {
-        "machine": {
-            "cpu": cpu_name(),
-            "cpus": os.cpu_count(),
-            "torch": torch.__version__,
-        },
+        "machine": machine(),
         "threads": 1,
         "texts": {"source": f"{data} (test split)", "count": len(texts)},
         "rounds": args.rounds,

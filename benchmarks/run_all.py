@@ -115,12 +115,17 @@ def timed_repro(cwd: Path) -> tuple[float, dict[str, float]]:
 
 
 def measure_pipeline(repo: Path) -> dict[str, Any]:
-    """Benchmarks 1 and 2 on the fresh clone `repo`."""
+    """Benchmarks 1 and 2 on the fresh clone `repo`, and how its metrics compare with the ones
+    committed at HEAD (`reproduce_check.py`: on another CPU, how far rounding moved each model)."""
+    from reproduce_check import compare, worst
+
     repro_s, stages = timed_repro(repo)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    models = compare(repo, REPO, "HEAD")
     return {
         "repro_s": round(repro_s, 1),
         "stage_s": stages,
+        "against_committed": {"worst_points": worst(models), "models": models},
         "noop_repro_s": round(timed(["dvc", "repro"], repo), 2),
         "peak_rss_mb": round(peak_mb, 1),
         "stage_startup_s": stage_startup(repo),
@@ -152,6 +157,13 @@ def stage_table(pipeline: dict[str, Any]) -> str:
             "| probe | seconds |",
             "|---|---:|",
             *(f"| {name} | {seconds:.2f} |" for name, seconds in costs.items()),
+        ]
+    committed = pipeline.get("against_committed")
+    if committed:
+        lines += [
+            "",
+            f"Its test scores against the committed metrics: worst {committed['worst_points']:.2f}"
+            " points (`benchmarks/reproduce_check.py`).",
         ]
     return "\n".join(lines) + "\n"
 
@@ -219,21 +231,9 @@ def fixed_costs(repo: Path, repeats: int = 3) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    info = {
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-    try:
-        model = next(
-            line
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-        info["cpu"] = model.split(":", 1)[1].strip()
-    except (OSError, StopIteration):
-        pass
-    return info
+    from textdistill.results import machine as measured_on
+
+    return measured_on() | {"platform": platform.platform(), "python": platform.python_version()}
 
 
 def table(results: dict[str, Any]) -> str:

@@ -58,6 +58,16 @@ def test_stage_table_adds_the_fixed_costs_when_measured() -> None:
     assert "| torch | 1.50 |" in _run_all().stage_table(pipeline).splitlines()
 
 
+def test_stage_table_says_how_far_the_committed_metrics_moved() -> None:
+    pipeline = {
+        "repro_s": 4.0,
+        "stage_s": {"evaluate": 4.0},
+        "against_committed": {"worst_points": 0.25, "models": []},
+    }
+    assert "worst 0.25 points" in _run_all().stage_table(pipeline)
+    assert "committed" not in _run_all().stage_table(pipeline | {"against_committed": None})
+
+
 def test_fixed_costs_time_each_probe_and_track_into_a_throwaway_database(monkeypatch) -> None:
     run_all = _run_all()
     repo = SCRIPT.parents[1]
