@@ -117,7 +117,7 @@ def timed_repro(cwd: Path) -> tuple[float, dict[str, float]]:
 def measure_pipeline(repo: Path) -> dict[str, Any]:
     """Benchmarks 1 and 2 on the fresh clone `repo`, and how its metrics compare with the ones
     committed at HEAD (`reproduce_check.py`: on another CPU, how far rounding moved each model)."""
-    from reproduce_check import compare, worst
+    from reproduce_check import compare, worst  # beside this script: on sys.path when run
 
     repro_s, stages = timed_repro(repo)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -231,7 +231,7 @@ def fixed_costs(repo: Path, repeats: int = 3) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    from textdistill.results import machine as measured_on
+    from textdistill.results import machine as measured_on  # imports torch: only when asked
 
     return measured_on() | {"platform": platform.platform(), "python": platform.python_version()}
 
