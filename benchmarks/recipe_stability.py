@@ -7,8 +7,9 @@ one machine when the number of threads changes, so each seed is trained twice, o
 and on 1, and the difference of their test accuracies is the recipe's sensitivity to rounding;
 the spread over seeds says how large that is against ordinary run-to-run noise.
 
-Run it in a workspace with the students' inputs (after `make repro`), one or more recipes,
-each a name and its params overrides (dotted keys, YAML values, as `dvc exp run -S`):
+Run it from a workspace with the students' inputs (after `make repro`: paths are read from the
+working directory, as the stages read them), with one or more recipes, each a name and its
+params overrides (dotted keys, YAML values, as `dvc exp run -S`):
 
     python benchmarks/recipe_stability.py --arch simple_cnn --kd none kd --seeds 0 1 2 \\
         --recipe constant students.train.schedule=constant \\
@@ -55,16 +56,16 @@ def with_overrides(params: dict[str, Any], overrides: Sequence[str]) -> dict[str
     return params
 
 
-def student_accuracy(params: Params, arch: str, kd: str, workspace: Path) -> tuple[float, int]:
+def student_accuracy(params: Params, arch: str, kd: str) -> tuple[float, int]:
     """Train one student as its stage would (no outputs written): test accuracy, best epoch."""
     dataset = params.teacher_config().dataset
     job = StudentJob.from_params(
         params,
         arch,
         kd,
-        transfer_dir=workspace / "data/transfer" / dataset,
-        logits_dir=workspace / "data/logits" / dataset,
-        data_dir=workspace / "data/prepared" / dataset,
+        transfer_dir=Path("data/transfer", dataset),
+        logits_dir=Path("data/logits", dataset),
+        data_dir=Path("data/prepared", dataset),
     )
     with tempfile.TemporaryDirectory() as checkpoints:
         fitted = job.fit(checkpoint_dir=Path(checkpoints), fingerprint="", on_epoch=lambda _: None)
@@ -77,7 +78,6 @@ def measure(
     arch: str,
     kd: str,
     seeds: Sequence[int],
-    workspace: Path,
 ) -> dict[str, Any]:
     """Each seed on every thread count in THREADS, and the summary over seeds."""
     runs = []
@@ -86,7 +86,7 @@ def measure(
         run: dict[str, Any] = {"seed": seed}
         for threads in THREADS:
             torch.set_num_threads(threads)
-            accuracy, best_epoch = student_accuracy(params, arch, kd, workspace)
+            accuracy, best_epoch = student_accuracy(params, arch, kd)
             run[f"threads_{threads}"] = {"test_accuracy": accuracy, "best_epoch": best_epoch}
             print(f"  {arch}-{kd} seed {seed}, {threads} thread(s): {accuracy:.4f}", flush=True)
         run["rounding_points"] = round(
@@ -133,7 +133,6 @@ def main() -> None:
         "--recipe", nargs="+", action="append", metavar=("NAME", "KEY=VALUE"), required=True
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--workspace", type=Path, default=Path("."))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/recipe_stability.json"))
     args = parser.parse_args()
     raw = yaml.safe_load(args.params.read_text())
@@ -141,7 +140,7 @@ def main() -> None:
     for name, *overrides in args.recipe:
         print(f"recipe {name}: {' '.join(overrides) or '(params as they are)'}", flush=True)
         recipes[name] = [
-            measure(raw, overrides, arch, kd, args.seeds, args.workspace) | {"set": overrides}
+            measure(raw, overrides, arch, kd, args.seeds) | {"set": overrides}
             for arch in args.arch
             for kd in args.kd
         ]

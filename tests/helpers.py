@@ -6,12 +6,14 @@ or on conftest.py (which pytest loads itself, and which keeps only fixtures).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,17 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 needs_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason=f"no real data beside the repo: {SHARED_DATA}"
 )
+
+
+def benchmark(name: str) -> ModuleType:
+    """The script benchmarks/<name>.py as a module (benchmarks/ is no package), loaded once."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 PARAMS_READ = Path(".cache") / "params-read"  # where a traced run writes the keys each stage read

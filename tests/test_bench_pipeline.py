@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from helpers import REPO, benchmark
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run_all.py"
-
-
-def _run_all():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("run_all", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["run_all"] = module
-    spec.loader.exec_module(module)
-    return module
+run_all = benchmark("run_all")
 
 
 def test_each_stage_runs_until_the_next_one_starts() -> None:
@@ -28,18 +17,18 @@ def test_each_stage_runs_until_the_next_one_starts() -> None:
         (9.0, "Updating lock file 'dvc.lock'\n"),
         (9.5, "Running stage 'evaluate':\n"),
     ]
-    durations = _run_all().stage_durations(events, end=12.0)
+    durations = run_all.stage_durations(events, end=12.0)
     # a skipped stage costs nothing of its own; the last stage runs to the end of the repro
     assert durations == {"download@paraphrase": 2.0, "student@simpler_cnn-kd": 6.5, "evaluate": 2.5}
 
 
 def test_a_line_that_only_mentions_a_stage_starts_none() -> None:
     events = [(0.0, "Running stage 'a':\n"), (1.0, "log: Running stage 'b': in a message\n")]
-    assert _run_all().stage_durations(events, end=4.0) == {"a": 4.0}
+    assert run_all.stage_durations(events, end=4.0) == {"a": 4.0}
 
 
 def test_stage_table_lists_the_slowest_first_with_start_up() -> None:
-    table = _run_all().stage_table(
+    table = run_all.stage_table(
         {
             "repro_s": 10.0,
             "stage_s": {"prepare@agnews": 2.0, "student@simpler_cnn-kd": 8.0},
@@ -55,7 +44,7 @@ def test_stage_table_lists_the_slowest_first_with_start_up() -> None:
 
 def test_stage_table_adds_the_fixed_costs_when_measured() -> None:
     pipeline = {"repro_s": 4.0, "stage_s": {"evaluate": 4.0}, "fixed_costs_s": {"torch": 1.5}}
-    assert "| torch | 1.50 |" in _run_all().stage_table(pipeline).splitlines()
+    assert "| torch | 1.50 |" in run_all.stage_table(pipeline).splitlines()
 
 
 def test_stage_table_says_how_far_the_committed_metrics_moved() -> None:
@@ -64,13 +53,12 @@ def test_stage_table_says_how_far_the_committed_metrics_moved() -> None:
         "stage_s": {"evaluate": 4.0},
         "against_committed": {"worst_points": 0.25, "models": []},
     }
-    assert "worst 0.25 points" in _run_all().stage_table(pipeline)
-    assert "committed" not in _run_all().stage_table(pipeline | {"against_committed": None})
+    assert "worst 0.25 points" in run_all.stage_table(pipeline)
+    assert "committed" not in run_all.stage_table(pipeline | {"against_committed": None})
 
 
 def test_fixed_costs_time_each_probe_and_track_into_a_throwaway_database(monkeypatch) -> None:
-    run_all = _run_all()
-    repo = SCRIPT.parents[1]
+    repo = REPO
     probes = {
         "python": "pass",
         run_all.MLFLOW_PROBE: run_all.FIXED_COST_PROBES[run_all.MLFLOW_PROBE],

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from helpers import benchmark
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "recipe_stability.py"
-
-
-def _bench():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("recipe_stability", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["recipe_stability"] = module
-    spec.loader.exec_module(module)
-    return module
+recipe_stability = benchmark("recipe_stability")
 
 
 def test_overrides_set_dotted_keys_as_yaml_values_on_a_copy() -> None:
     params = {"students": {"train": {"lr": 0.001, "epochs": 6}}}
-    changed = _bench().with_overrides(
+    changed = recipe_stability.with_overrides(
         params, ["students.train.schedule=linear", "students.train.lr=5.0e-4", "students.seed=3"]
     )
     assert changed["students"]["train"] == {"lr": 5e-4, "epochs": 6, "schedule": "linear"}
@@ -32,7 +20,7 @@ def test_overrides_set_dotted_keys_as_yaml_values_on_a_copy() -> None:
 
 def test_an_override_without_a_value_is_refused() -> None:
     with pytest.raises(SystemExit, match="key=value"):
-        _bench().with_overrides({}, ["students.train.lr"])
+        recipe_stability.with_overrides({}, ["students.train.lr"])
 
 
 def test_summary_is_over_seeds_in_points() -> None:
@@ -40,7 +28,7 @@ def test_summary_is_over_seeds_in_points() -> None:
         {"threads_2": {"test_accuracy": 0.80}, "rounding_points": -0.5},
         {"threads_2": {"test_accuracy": 0.78}, "rounding_points": 1.5},
     ]
-    summary = _bench().summary(runs)
+    summary = recipe_stability.summary(runs)
     assert summary == {
         "mean_points": 79.0,
         "seed_sd_points": pytest.approx(1.41, abs=0.01),

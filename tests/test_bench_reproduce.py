@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce_check.py"
+from helpers import benchmark
 
-
-def _check():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("reproduce_check", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reproduce_check"] = module
-    spec.loader.exec_module(module)
-    return module
+reproduce_check = benchmark("reproduce_check")
 
 
 def _write(root: Path, name: str, metrics: dict) -> None:
@@ -42,7 +33,7 @@ def test_each_model_is_compared_with_its_committed_score(tmp_path: Path) -> None
     _write(repo, "students/a.json", {"test": {"accuracy": 0.77}, "best_epoch": 3})
     _write(repo, "students/new.json", {"test": {"accuracy": 0.5}})
 
-    check = _check()
+    check = reproduce_check
     rows = check.compare(repo, repo, "HEAD")
 
     assert [row["metrics"] for row in rows] == [
@@ -60,7 +51,7 @@ def test_each_model_is_compared_with_its_committed_score(tmp_path: Path) -> None
 
 
 def test_headline_is_accuracy_else_the_multitask_score() -> None:
-    check = _check()
+    check = reproduce_check
     assert check.headline({"test": {"accuracy": 0.9, "score": 0.1}}) == 0.9
     assert check.headline({"test": {"score": 0.4}}) == 0.4
     assert check.headline({"rows": 3}) is None
