@@ -57,12 +57,10 @@ def compare(tree: Path, repo: Path, rev: str = "HEAD") -> list[dict[str, Any]]:
     rows = []
     for path in sorted((tree / "metrics").rglob("*.json")):
         name = path.relative_to(tree).as_posix()
-        ours = json.loads(path.read_text())
-        theirs = committed(repo, rev, name)
-        if theirs is None or headline(ours) is None or headline(theirs) is None:
-            continue
+        ours, theirs = json.loads(path.read_text()), committed(repo, rev, name) or {}
         here, before = headline(ours), headline(theirs)
-        assert here is not None and before is not None
+        if here is None or before is None:  # not a model, or nothing committed to compare with
+            continue
         rows.append(
             {
                 "metrics": name,
