@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from helpers import REPO, benchmark
 
 run_all = benchmark("run_all")
@@ -71,3 +73,12 @@ def test_fixed_costs_time_each_probe_and_track_into_a_throwaway_database(monkeyp
     assert 0 < costs["python"] < costs[run_all.MLFLOW_PROBE]
     after = {path: path.stat().st_mtime_ns for path in repo.glob("mlflow.db*")}
     assert after == before  # the repository's own database untouched
+
+
+def test_the_machine_names_its_cpu_and_the_commit_measured() -> None:
+    measured = run_all.machine()
+    assert measured["cpu"] and measured["cpus"] >= 1
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    assert measured["commit"].split(" ")[0] == head
