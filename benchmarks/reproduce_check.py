@@ -21,13 +21,12 @@ import argparse
 import json
 import re
 import shlex
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from textdistill.io import write_json
+from textdistill.io import git, write_json
 from textdistill.results import machine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,10 +44,8 @@ def headline(metrics: Mapping[str, Any]) -> float | None:
 
 def committed(repo: Path, rev: str, path: str) -> dict[str, Any] | None:
     """The JSON at `rev:path`, or None when that revision has no such file."""
-    shown = subprocess.run(
-        ["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True
-    )
-    return json.loads(shown.stdout) if shown.returncode == 0 else None
+    shown = git("-C", str(repo), "show", f"{rev}:{path}")
+    return json.loads(shown) if shown else None
 
 
 def compare(tree: Path, repo: Path, rev: str = "HEAD") -> list[dict[str, Any]]:
@@ -97,12 +94,6 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rev", default="HEAD", help="the revision whose metrics to compare with")
@@ -119,8 +110,8 @@ def main() -> None:
     report = {
         "machine": here,
         "command": shlex.join(["python", *sys.argv]),
-        "rev": git(REPO, "rev-parse", "--short", args.rev),
-        "reproduced_at": git(args.tree, "rev-parse", "--short", "HEAD"),
+        "rev": git("-C", str(REPO), "rev-parse", "--short", args.rev),
+        "reproduced_at": git("-C", str(args.tree), "rev-parse", "--short", "HEAD"),
         "tolerance_points": args.tolerance,
         "worst_points": worst(rows),
         "models": rows,

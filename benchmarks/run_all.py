@@ -232,16 +232,15 @@ def fixed_costs(repo: Path, repeats: int = 3) -> dict[str, float]:
 
 def machine() -> dict[str, Any]:
     """What ran the benchmarks, and which commit of this tree they measured."""
+    from textdistill.io import git
     from textdistill.results import machine as measured_on  # imports torch: only when asked
 
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
-
-    dirty = " + uncommitted changes" if git("status", "--porcelain").strip() else ""
+    here = ("-C", str(REPO))
+    dirty = " + uncommitted changes" if git(*here, "status", "--porcelain") else ""
     return measured_on() | {
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "commit": git("rev-parse", "--short", "HEAD").strip() + dirty,
+        "commit": git(*here, "rev-parse", "--short", "HEAD") + dirty,
     }
 
 

@@ -60,18 +60,17 @@ def test_stage_table_says_how_far_the_committed_metrics_moved() -> None:
 
 
 def test_fixed_costs_time_each_probe_and_track_into_a_throwaway_database(monkeypatch) -> None:
-    repo = REPO
     probes = {
         "python": "pass",
         run_all.MLFLOW_PROBE: run_all.FIXED_COST_PROBES[run_all.MLFLOW_PROBE],
     }
     monkeypatch.setattr(run_all, "FIXED_COST_PROBES", probes)
-    before = {path: path.stat().st_mtime_ns for path in repo.glob("mlflow.db*")}
-    costs = run_all.fixed_costs(repo, repeats=1)
+    before = {path: path.stat().st_mtime_ns for path in REPO.glob("mlflow.db*")}
+    costs = run_all.fixed_costs(REPO, repeats=1)
     assert list(costs) == list(probes)
     # importing mlflow and opening its store costs more than starting the interpreter
     assert 0 < costs["python"] < costs[run_all.MLFLOW_PROBE]
-    after = {path: path.stat().st_mtime_ns for path in repo.glob("mlflow.db*")}
+    after = {path: path.stat().st_mtime_ns for path in REPO.glob("mlflow.db*")}
     assert after == before  # the repository's own database untouched
 
 
