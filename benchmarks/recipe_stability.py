@@ -31,18 +31,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from textdistill.config import Params
 from textdistill.distill import StudentJob
-from textdistill.io import write_json
+from textdistill.io import read_yaml, write_json
 from textdistill.results import machine
 
 THREADS = (2, 1)
 
 
 def with_overrides(params: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """`params` with each `a.b.c=value` set (the value read as YAML), as `dvc exp run -S`."""
+    """`params` with each `a.b.c=value` set, the value read as `dvc exp run -S` reads it
+    (YAML 1.2: `5e-4` is a number)."""
     params = copy.deepcopy(params)
     for override in overrides:
         key, sep, value = override.partition("=")
@@ -52,7 +52,7 @@ def with_overrides(params: dict[str, Any], overrides: Sequence[str]) -> dict[str
         node = params
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
+        node[leaf] = read_yaml(value)
     return params
 
 
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/recipe_stability.json"))
     args = parser.parse_args()
-    raw = yaml.safe_load(args.params.read_text())
+    raw = read_yaml(args.params.read_text())
     recipes: dict[str, list[dict[str, Any]]] = {}
     for name, *overrides in args.recipe:
         print(f"recipe {name}: {' '.join(overrides) or '(params as they are)'}", flush=True)

@@ -8,10 +8,10 @@ from helpers import benchmark
 recipe_stability = benchmark("recipe_stability")
 
 
-def test_overrides_set_dotted_keys_as_yaml_values_on_a_copy() -> None:
+def test_overrides_set_dotted_keys_as_yaml_1_2_values_on_a_copy() -> None:
     params = {"students": {"train": {"lr": 0.001, "epochs": 6}}}
     changed = recipe_stability.with_overrides(
-        params, ["students.train.schedule=linear", "students.train.lr=5.0e-4", "students.seed=3"]
+        params, ["students.train.schedule=linear", "students.train.lr=5e-4", "students.seed=3"]
     )
     assert changed["students"]["train"] == {"lr": 5e-4, "epochs": 6, "schedule": "linear"}
     assert changed["students"]["seed"] == 3

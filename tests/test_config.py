@@ -10,6 +10,7 @@ import yaml
 
 from textdistill.config import load_params, parse_params
 from textdistill.errors import ParamsError
+from textdistill.io import read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,6 +75,17 @@ def test_unknown_dataset_and_bad_files(raw: dict, tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text("seed: [1\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(tmp_path / "p.yaml")
+
+
+def test_params_are_read_as_dvc_reads_them_yaml_1_2(raw: dict, tmp_path: Path) -> None:
+    """`dvc exp run -S` writes `lr: 5e-05`; PyYAML (YAML 1.1) reads the string '5e-05' (and
+    `on` as True), so a stage would see other values than `dvc params diff` reports."""
+    raw["students"]["train"]["lr"] = "LR"
+    text = yaml.safe_dump(raw, sort_keys=False).replace("lr: LR", "lr: 5e-05")
+    assert yaml.safe_load(text)["students"]["train"]["lr"] == "5e-05"  # the trap
+    (tmp_path / "params.yaml").write_text(text)
+    assert load_params(tmp_path / "params.yaml").students_config().train.lr == 5e-05
+    assert read_yaml("flag: on") == {"flag": "on"}
 
 
 def test_params_yaml_is_the_composed_quick_profile() -> None:

@@ -19,7 +19,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,6 +32,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from textdistill.errors import ParamsError
+from textdistill.io import read_yaml
 
 PARAMS_FILE = Path("params.yaml")
 RAW_FORMATS = ("fasttext", "agnews_csv", "table")
@@ -1119,12 +1119,14 @@ def _plain_entry(params: Params, group: str, entry: str) -> dict[str, Any]:
 
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
     """Load and validate a params file; raise ParamsError naming every bad key."""
+    from ruamel.yaml import YAMLError
+
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))  # YAML 1.2, as DVC reads it
     except FileNotFoundError as error:
         raise ParamsError(f"params file not found: {path}") from error
-    except yaml.YAMLError as error:
+    except YAMLError as error:
         raise ParamsError(f"{path} is not valid YAML: {error}") from error
     return parse_params(raw, source=str(path))
 

@@ -159,6 +159,16 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def read_yaml(text: str) -> Any:
+    """YAML as DVC reads it: YAML 1.2 (ruamel), where `lr: 5e-05` is a float and `on` a
+    string. PyYAML's YAML 1.1 reads those as the string '5e-05' and True: a stage would see
+    other values than the ones `dvc params diff` and `dvc exp show` report. Raises
+    `ruamel.yaml.YAMLError` on malformed text."""
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(text)
+
+
 def sha256(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from textdistill.errors import TextdistillError
-from textdistill.io import write_text
+from textdistill.io import read_yaml, write_text
 
 UNFINISHED = ("queued", "running", "failed")  # `dvc exp show`'s executor states
 
@@ -125,14 +125,12 @@ def collect_runs(repo: Path = Path("."), all_commits: bool = True) -> list[Run]:
 
 
 def _lock(repo: Path, rev: str) -> dict[str, Any]:
-    """The dvc.lock committed with an experiment ({} when it has none), read as DVC wrote it:
-    YAML 1.2, where `lr: 5e-05` is a float (PyYAML's YAML 1.1 reads a string)."""
-    from ruamel.yaml import YAML
-
+    """The dvc.lock committed with an experiment ({} when it has none), read as DVC wrote it
+    (`read_yaml`: YAML 1.2)."""
     shown = subprocess.run(
         ["git", "show", f"{rev}:dvc.lock"], cwd=repo, capture_output=True, text=True
     )
-    return (YAML(typ="safe", pure=True).load(shown.stdout) or {}) if shown.returncode == 0 else {}
+    return (read_yaml(shown.stdout) or {}) if shown.returncode == 0 else {}
 
 
 def without_stale_metrics(run: Run, lock: Mapping[str, Any]) -> Run:
