@@ -77,6 +77,17 @@ def test_unknown_dataset_and_bad_files(raw: dict, tmp_path: Path) -> None:
         load_params(tmp_path / "p.yaml")
 
 
+def test_a_student_arch_trains_with_its_own_overrides_of_the_shared_train(raw: dict) -> None:
+    raw["students"]["model"]["simple_cnn"]["train"] = {"lr": 5e-4, "epochs": 10}
+    raw["students"]["model"]["simpler_cnn"].pop("train", None)
+    students = parse_params(raw).students_config()
+    shared = raw["students"]["train"]
+    tuned, plain = students.train_config("simple_cnn"), students.train_config("simpler_cnn")
+    assert (tuned.lr, tuned.epochs, tuned.batch_size) == (5e-4, 10, shared["batch_size"])
+    assert (plain.lr, plain.epochs) == (shared["lr"], shared["epochs"])
+    assert "train" not in students.model_params("simple_cnn")  # not a constructor param
+
+
 def test_params_are_read_as_dvc_reads_them_yaml_1_2(raw: dict, tmp_path: Path) -> None:
     """`dvc exp run -S` writes `lr: 5e-05`; PyYAML (YAML 1.1) reads the string '5e-05' (and
     `on` as True), so a stage would see other values than `dvc params diff` reports."""

@@ -129,6 +129,15 @@ CASES: list[tuple[str, tuple[str, Any], str]] = [
     # batches: a distilled student drops its last partial batch
     ("KD batch > split", ("students.train.batch_size", 5000), "prepare.agnews.splits.train"),
     ("DIST batch of 1", ("students.train.batch_size", 1), "students.train.batch_size"),
+    (
+        "one arch's KD batch > split",
+        ("students.model.simpler_cnn.train", {"batch_size": 5000}),
+        "students.model.simpler_cnn.train.batch_size",
+    ),
+    # an arch's own train settings
+    ("bad arch lr", ("students.model.simple_cnn.train.lr", -1.0), "simple_cnn.train.lr"),
+    ("arch train typo", ("students.model.bilstm.train", {"lrr": 1.0}), "bilstm.train.lrr"),
+    ("arch train a list", ("students.model.bilstm.train", [1]), "students.model.bilstm.train"),
     # Tang et al.'s MSE on logits
     ("MSE alpha > 1", ("kd.mse.alpha", 1.5), "kd.mse.alpha"),
     ("MSE temperature", ("kd.mse.temperature", 2.0), "kd.mse.temperature"),

@@ -828,7 +828,9 @@ class StudentsConfig(Section):
     # The teacher they learn from: the VDCNN (models/teacher) or a fine-tuned encoder of the
     # finetune branch (models/finetune/<name>, fine-tuned on the teacher's dataset).
     teacher: str = VDCNN_TEACHER
-    model: dict[str, dict[str, Any]] = {}  # per-arch constructor params (STUDENT_PARAMS)
+    # Per arch: its constructor params (STUDENT_PARAMS), and under `train` its own overrides of
+    # `train` (students of different sizes converge at different learning rates).
+    model: dict[str, dict[str, Any]] = {}
     train: TrainConfig
     latency_examples: PositiveInt = 50
     seed: Annotated[int, Field(ge=0)] | None = (
@@ -838,13 +840,44 @@ class StudentsConfig(Section):
     @field_validator("model")
     @classmethod
     def _model_params(cls, model: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        _raise_all(_named(model, STUDENT_PARAMS, "a student architecture"))
+        constructors = {arch: _without_train(values) for arch, values in model.items()}
+        _raise_all(_named(constructors, STUDENT_PARAMS, "a student architecture"))
         return model
+
+    @model_validator(mode="after")
+    def _every_arch_trains(self) -> StudentsConfig:
+        """Each arch's `train` overrides merged into `train`; a bad value names its key."""
+        defaults = self.train.model_dump()
+        errors: list[InitErrorDetails] = []
+        for arch, values in self.model.items():
+            overrides = values.get(TRAIN_OVERRIDES, {})
+            key = ("model", arch, TRAIN_OVERRIDES)
+            if isinstance(overrides, dict):
+                errors += _train_errors(defaults, overrides, key, ("train",))
+            else:
+                errors.append(_problem(key, "a mapping of train settings", overrides))
+        _raise_all(errors)
+        return self
 
     def model_params(self, arch: str) -> dict[str, Any]:
         """`model.<arch>`: one architecture's constructor params (none given: its defaults)."""
         record_read(f"students.model.{arch}")
-        return dict(object.__getattribute__(self, "model").get(arch, {}))
+        return _without_train(object.__getattribute__(self, "model").get(arch, {}))
+
+    def train_config(self, arch: str) -> TrainConfig:
+        """`train` updated with `model.<arch>.train`: how one architecture trains."""
+        record_read(f"students.model.{arch}")
+        overrides = object.__getattribute__(self, "model").get(arch, {}).get(TRAIN_OVERRIDES, {})
+        return merged_train_config(
+            self.train.model_dump(), overrides, f"students.model.{arch}.train", "students.train"
+        )
+
+
+TRAIN_OVERRIDES = "train"  # the key of an arch's own train settings in students.model.<arch>
+
+
+def _without_train(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if key != TRAIN_OVERRIDES}
 
 
 # --- the whole file ------------------------------------------------------------------------
@@ -1025,22 +1058,26 @@ class Params(Section):
         if not (self.students and self.teacher):
             return []
         distilled = sorted(set(self.students.kd_modes) - {"none"})
-        batch = self.students.train.batch_size
-        loc = ("students", "train", "batch_size")
-        errors = []
-        if "dist" in distilled and batch < 2:
-            message = "DIST correlates each class across a batch: it needs batch_size >= 2"
-            errors.append(_problem(loc, message, batch))
         prepare = self.prepare.get(self.teacher.dataset)
         train = prepare.splits.train if prepare else "all"
-        if distilled and isinstance(train, int) and batch > train:
-            key = f"prepare.{self.teacher.dataset}.splits.train"
-            message = (
-                f"larger than {key} ({train}): a distilled student ({', '.join(distilled)}) "
-                "drops its last partial batch and would make no step"
-            )
-            errors.append(_problem(loc, message, batch))
-        return errors
+        errors: dict[Loc, InitErrorDetails] = {}  # a shared batch size is blamed once
+        for arch in self.students.archs:
+            overrides = self.students.model.get(arch, {}).get(TRAIN_OVERRIDES, {})
+            batch = (self.students.train.model_dump() | overrides)["batch_size"]
+            loc: Loc = ("students", "train", "batch_size")
+            if "batch_size" in overrides:
+                loc = ("students", "model", arch, TRAIN_OVERRIDES, "batch_size")
+            if "dist" in distilled and batch < 2:
+                message = "DIST correlates each class across a batch: it needs batch_size >= 2"
+                errors.setdefault(loc, _problem(loc, message, batch))
+            if distilled and isinstance(train, int) and batch > train:
+                key = f"prepare.{self.teacher.dataset}.splits.train"
+                message = (
+                    f"larger than {key} ({train}): a distilled student ({', '.join(distilled)}) "
+                    "drops its last partial batch and would make no step"
+                )
+                errors.setdefault(loc, _problem(loc, message, batch))
+        return list(errors.values())
 
     # Typed accessors: what a stage reads, named; a missing entry is a ParamsError.
 

@@ -204,6 +204,7 @@ class StudentJob:
     kd_weights: dict[str, Any]
     loss: Loss
     config: StudentsConfig
+    train: TrainConfig  # students.train with students.model.<arch>.train over it
     seed: int
     data: DataRef  # the prepared dataset (its test texts time the latency)
     log_model: bool = True
@@ -231,6 +232,7 @@ class StudentJob:
             kd_weights=params.kd_weights(kd_mode),
             loss=params.kd_loss(kd_mode),
             config=config,
+            train=config.train_config(arch),
             seed=params.seed if config.seed is None else config.seed,
             data=DataRef.from_params(params, dataset, data_dir),
         )
@@ -241,7 +243,7 @@ class StudentJob:
 
     @property
     def device(self) -> str:
-        return self.config.train.device
+        return self.train.device
 
     @property
     def title(self) -> str:
@@ -256,7 +258,7 @@ class StudentJob:
             "kd": self.kd_weights,
             "teacher": self.config.teacher,
             "model": self.model_params,
-            "train": self.config.train.model_dump(),
+            "train": self.train.model_dump(),
         }
 
     @property
@@ -269,7 +271,7 @@ class StudentJob:
             self.logits_dir,
             self.arch,
             self.model_params,
-            self.config.train,
+            self.train,
             self.loss,
             self.seed,
             **trainer_options,
@@ -294,7 +296,7 @@ class StudentJob:
             "distillation": f"{self.kd_mode} {self.kd_weights}",
             "teacher": self.config.teacher if self.loss.needs_teacher else "none (plain)",
             "training rows": scores.get("train_rows"),
-            "training": describe_training(self.config.train),
+            "training": describe_training(self.train),
             "best epoch (on validation)": fitted.result.best_epoch,
             "agreement with the teacher (test)": scores["teacher_agreement"],
         }
