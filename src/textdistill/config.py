@@ -867,10 +867,16 @@ class StudentsConfig(Section):
     def train_config(self, arch: str) -> TrainConfig:
         """`train` updated with `model.<arch>.train`: how one architecture trains."""
         record_read(f"students.model.{arch}")
-        overrides = object.__getattribute__(self, "model").get(arch, {}).get(TRAIN_OVERRIDES, {})
         return merged_train_config(
-            self.train.model_dump(), overrides, f"students.model.{arch}.train", "students.train"
+            self.train.model_dump(),
+            self.train_overrides(arch),
+            f"students.model.{arch}.train",
+            "students.train",
         )
+
+    def train_overrides(self, arch: str) -> dict[str, Any]:
+        """`model.<arch>.train` as given ({} when none); `train_config` merges it."""
+        return dict(object.__getattribute__(self, "model").get(arch, {}).get(TRAIN_OVERRIDES, {}))
 
 
 TRAIN_OVERRIDES = "train"  # the key of an arch's own train settings in students.model.<arch>
@@ -1062,7 +1068,7 @@ class Params(Section):
         train = prepare.splits.train if prepare else "all"
         errors: dict[Loc, InitErrorDetails] = {}  # a shared batch size is blamed once
         for arch in self.students.archs:
-            overrides = self.students.model.get(arch, {}).get(TRAIN_OVERRIDES, {})
+            overrides = self.students.train_overrides(arch)
             batch = (self.students.train.model_dump() | overrides)["batch_size"]
             loc: Loc = ("students", "train", "batch_size")
             if "batch_size" in overrides:
