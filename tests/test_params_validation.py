@@ -123,6 +123,7 @@ CASES: list[tuple[str, tuple[str, Any], str]] = [
     # encoders
     ("layer beyond the base", ("pretrained.tinybert.layers", [0, 6]), "pretrained.tinybert.layers"),
     ("fine-tune an unknown encoder", ("finetune.models.roberta", {}), "finetune.models.roberta"),
+    ("unknown fine-tune head", ("finetune.pooling", "cls"), "finetune.pooling"),
     ("teacher's unknown encoder", ("teacher.encoder", "gpt"), "teacher.encoder"),
     ("derive from an unknown base", ("pretrained.tinybert.base", "roberta"), "tinybert.base"),
     ("dataset not prepared", ("teacher.dataset", "imdb"), "teacher.dataset"),

@@ -683,6 +683,9 @@ class FinetuneConfig(Section):
     """Fine-tuning: one dataset, shared training defaults, per-model overrides."""
 
     dataset: str = "amazon"
+    # The classification head: "pooler" (AutoModelForSequenceClassification's) or "mean"
+    # (token states mean-pooled, as sentence-transformers encoders embed); models.classifier.
+    pooling: Literal["pooler", "mean"] = "pooler"
     train: dict[str, Any]
     models: dict[str, dict[str, Any]]
     latency_examples: PositiveInt = 50

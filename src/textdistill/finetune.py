@@ -16,7 +16,12 @@ from textdistill.data.prepare import read_prepared
 from textdistill.io import read_json, write_json
 from textdistill.lifecycle import DataRef, Fitted, Runnable, describe_training, model_size_mb
 from textdistill.losses import Loss
-from textdistill.models.classifier import SequenceClassifier, load_classifier, save_classifier
+from textdistill.models.classifier import (
+    Pooling,
+    SequenceClassifier,
+    load_classifier,
+    save_classifier,
+)
 from textdistill.models.store import SPEC
 from textdistill.train import FitResult, Trainer
 
@@ -25,6 +30,10 @@ if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' mo
 
 
 INPUTS = ("input_ids", "attention_mask")
+HEADS = {  # for the model card
+    "pooler": "the encoder's own (AutoModelForSequenceClassification)",
+    "mean": "token states mean-pooled over the mask, dropout, linear",
+}
 
 
 @dataclass
@@ -50,10 +59,12 @@ def finetune(
     config: TrainConfig,
     loss: Loss,
     seed: int,
+    pooling: Pooling = "pooler",
     **trainer_options: Any,
 ) -> Finetuned:
-    """Train a fresh classification head and the encoder from the pretrained weights."""
-    classifier, tokenizer = load_classifier(encoder_dir, classes, seed)
+    """Train a fresh classification head (`pooling`: see `models.classifier`) and the encoder
+    from the pretrained weights."""
+    classifier, tokenizer = load_classifier(encoder_dir, classes, seed, pooling)
     data = encode_splits(tokenizer, splits, config.max_length)
     trainer = Trainer(
         classifier,
@@ -80,6 +91,7 @@ class FinetuneJob:
     seed: int
     latency_examples: int
     data: DataRef  # the prepared dataset it trains on
+    pooling: Pooling = "pooler"
     log_model: bool = True
 
     @classmethod
@@ -97,6 +109,7 @@ class FinetuneJob:
             seed=params.seed,
             latency_examples=section.latency_examples,
             data=DataRef.from_params(params, dataset, data_dir),
+            pooling=section.pooling,
         )
 
     @property
@@ -117,6 +130,7 @@ class FinetuneJob:
             "seed": self.seed,
             "model": self.model,
             "dataset": self.data.name,
+            "pooling": self.pooling,
             "loss": self.loss_spec["name"],
             "loss_params": self.loss_spec["weights"],
             "train": self.config.model_dump(),
@@ -133,7 +147,14 @@ class FinetuneJob:
     def fit(self, **trainer_options: Any) -> Fitted:
         classes, splits = self._prepared
         tuned = finetune(
-            self.encoder_dir, classes, splits, self.config, self.loss, self.seed, **trainer_options
+            self.encoder_dir,
+            classes,
+            splits,
+            self.config,
+            self.loss,
+            self.seed,
+            self.pooling,
+            **trainer_options,
         )
         labels = splits["test"]["label"].to_numpy()
         return Fitted(tuned.classifier, tuned.result, labels, classes, tuned.tokenizer)
@@ -142,7 +163,7 @@ class FinetuneJob:
         assert isinstance(fitted.model, SequenceClassifier)
         save_classifier(fitted.model, fitted.tokenizer, model_dir)
         spec = {"kind": "finetune", "classes": fitted.classes, "max_length": self.config.max_length}
-        write_json(model_dir / SPEC, spec | {"clean": self.data.clean})
+        write_json(model_dir / SPEC, spec | {"pooling": self.pooling, "clean": self.data.clean})
 
     def runnable(self, fitted: Fitted, model_dir: Path) -> Runnable:
         size = model_size_mb(model_dir)
@@ -156,6 +177,7 @@ class FinetuneJob:
         return {
             "task": f"{self.data.name} ({', '.join(fitted.classes)})",
             "base encoder": source.get("id") or self.encoder_dir.name,
+            "head": HEADS[self.pooling],
             "loss": f"{self.loss_spec['name']} {self.loss_spec['weights']}",
             "training": describe_training(self.config),
             "best epoch (on validation)": fitted.result.best_epoch,

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from textdistill.data.schemas import Task
 from textdistill.io import contiguous_state, write_json
+from textdistill.models.classifier import mean_pool, quiet_transformers
 from textdistill.models.store import MULTITASK, SPEC, read_spec
 
 if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
@@ -68,8 +69,7 @@ class MultiTaskModel(nn.Module):
             attention_mask=attention_mask,
             token_type_ids=token_type_ids.long(),
         ).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        pooled = self.dropout((states * mask).sum(1) / mask.sum(1).clamp(min=1))
+        pooled = self.dropout(mean_pool(states, attention_mask))
         task_id = task_id.long()
         out = pooled.new_zeros(len(pooled), self.width)
         for index, (head, width) in enumerate(zip(self.heads, self.widths, strict=True)):
@@ -130,26 +130,16 @@ def load_multitask(
     """A saved multitask model in eval mode, with its spec (`tasks`: name, classes or
     target_range, pair, clean; `max_length`) and its tokenizer."""
     from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     spec = read_spec(model_dir / SPEC)
     heads = [
         TaskHead(task["name"], Task.from_json(task["classes"], task), task["weight"])
         for task in spec["tasks"]
     ]
-    # Saved without its pooler (tokens are mean-pooled), which transformers would report as
-    # weights "newly initialized" on every load, after a progress bar: quiet for this call.
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
+    with quiet_transformers():  # saved without its pooler (tokens are mean-pooled)
         encoder = AutoModel.from_pretrained(
             model_dir, trust_remote_code=False, use_safetensors=True
         )
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
     encoder.pooler = None
     model = MultiTaskModel(encoder, heads, spec["dropout"])
     model.heads.load_state_dict(load_file(model_dir / HEADS_FILE))

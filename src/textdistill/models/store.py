@@ -150,7 +150,7 @@ def load_model(model_dir: Path) -> tuple[nn.Module, dict[str, Any], PreTrainedTo
     if spec.get("kind") == "finetune":
         from textdistill.models.classifier import load_classifier
 
-        classifier, tokenizer = load_classifier(model_dir)
+        classifier, tokenizer = load_classifier(model_dir, pooling=spec.get("pooling", "pooler"))
         return classifier.eval(), spec, tokenizer
     model = build_model(spec)
     load_weights(model, model_dir / WEIGHTS)
