@@ -8,8 +8,9 @@ Two heads, chosen by `finetune.pooling`:
 * `mean`: the encoder's token states averaged over the attention mask, dropout, one linear
   layer (`MeanPooledClassifier`). That is how sentence-transformers encoders such as
   all-MiniLM-L6-v2 were trained to embed a text (their `1_Pooling/config.json`:
-  `pooling_mode_mean_tokens`); their pooler layer was never trained for [CLS], so the `pooler`
-  head starts from an untrained layer (on the real AG News: reports/, README "Any teacher").
+  `pooling_mode_mean_tokens`); their pooler layer was never trained, so the `pooler` head
+  starts from an untrained layer. On the real AG News the mean head scored +0.55 and +0.05
+  points over the pooler head on two splits (one seed each: within noise; README).
 
 Wrapped so that the training engine, `predict` and the teacher_logits stage need no
 per-architecture code.
@@ -52,7 +53,6 @@ class SequenceClassifier(nn.Module):
 
     # Typed as the Hugging Face model, not nn.Module, so `.config` and its label maps type-check.
     model: PreTrainedModel
-    pooling: Pooling = "pooler"
 
     def __init__(self, model: PreTrainedModel) -> None:
         super().__init__()
@@ -70,8 +70,6 @@ class MeanPooledClassifier(SequenceClassifier):
     """A bare encoder (`AutoModel`, no pooler), its tokens mean-pooled over the mask, dropout
     and `Linear(hidden, classes)`. The class names live in the encoder's config, as they do
     in a `pooler` classifier's."""
-
-    pooling: Pooling = "mean"
 
     def __init__(self, model: PreTrainedModel) -> None:
         super().__init__(model)
