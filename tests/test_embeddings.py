@@ -282,6 +282,30 @@ def test_bad_embedding_options_are_student_params_errors() -> None:
         build_student("bilstm", 2, freeze_embedding="yes")
 
 
+@pytest.mark.parametrize("arch", sorted(TOY))
+def test_embedding_dropout_acts_in_training_only(arch: str) -> None:
+    torch.manual_seed(0)
+    plain = build_student(arch, 2, **TOY[arch])
+    dropped = build_student(arch, 2, embedding_dropout=0.5, **TOY[arch])
+    dropped.load_state_dict(plain.state_dict())  # dropout adds no weights: same state dict
+    ids, mask, _ = toy_batch()
+    plain.eval(), dropped.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(dropped(ids, mask), plain(ids, mask), rtol=0, atol=0)
+        dropped.train()
+        torch.manual_seed(1)
+        first = dropped(ids, mask)
+        assert not torch.allclose(first, plain(ids, mask))
+        torch.manual_seed(1)
+        torch.testing.assert_close(dropped(ids, mask), first, rtol=0, atol=0)  # seeded
+
+
+@pytest.mark.parametrize("value", [1.0, -0.1, True, "0.2"])
+def test_bad_embedding_dropout_is_a_student_params_error(value: object) -> None:
+    with pytest.raises(StudentParamsError, match="embedding_dropout must be"):
+        build_student("simpler_cnn", 2, embedding_dropout=value)
+
+
 def test_existing_positional_constructors_still_work() -> None:
     cnn = SimpleCNN(3, VOCAB, DIM, (4, 4), False)
     lstm = BiLSTMClassifier(3, VOCAB, DIM, 4, 1, "mean", True)

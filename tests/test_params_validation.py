@@ -102,6 +102,7 @@ CASES: list[tuple[str, tuple[str, Any], str]] = [
     ("CNN channel 0", ("students.model.simpler_cnn.channels", [0]), "simpler_cnn.channels.0"),
     ("LSTM key on a CNN", ("students.model.simpler_cnn.hidden_size", 8), "cnn.hidden_size"),
     ("embedding init", ("students.model.bilstm.embedding_init", "glove"), "embedding_init"),
+    ("dropout 1", ("students.model.simpler_cnn.embedding_dropout", 1.0), "embedding_dropout"),
     (
         "vocab below the ids",
         ("students.model.simple_cnn.vocab_size", 1000),
@@ -337,6 +338,8 @@ STUDENT_PROBES = [
     ("bilstm", "hidden_size", [1, 0]),
     ("bilstm", "num_layers", [2, 0]),
     ("bilstm", "pooling", ["max", "mean", "last", "avg"]),
+    ("bilstm", "embedding_dropout", [0.0, 0.5, 1.0, -0.1, NAN, True]),
+    ("simpler_cnn", "embedding_dropout", [0.2, 0.999, 1.5]),
 ]
 
 

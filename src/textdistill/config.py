@@ -517,6 +517,7 @@ class StudentParams(Section):
     mask_padding: bool = True
     embedding_init: Literal["random", "teacher_pca"] = "random"
     freeze_embedding: bool = False
+    embedding_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
 
 class SimpleCNNParams(StudentParams):
