@@ -268,6 +268,13 @@ def test_the_main_study_is_the_one_closest_to_the_configured_profile() -> None:
     mixed = [Run(**fields) for fields in old] + runs[3:]
     _, variants = main_study(studies(mixed, "real"), configured)
     assert variants == []
+    # the same params rerun at the main study's commit: those runs are its variant, the old
+    # commit's are not (one seed from each commit, so the filter, not the newest, decides)
+    rerun = [mixed[0], mixed[1], runs[2]] + runs[3:]
+    _, variants = main_study(studies(rerun, "real"), configured)
+    assert [[(run.name, run.baseline) for run in v] for v in variants] == [
+        [("r2", runs[2].baseline)]
+    ]
 
 
 def test_the_reproduce_command_holds_the_studys_overrides_and_its_seed_key() -> None:

@@ -669,8 +669,9 @@ def main_study(
 ) -> tuple[list[Run], list[list[Run]]]:
     """The main study and its variants. Main: the study whose params differ from the profile
     as configured (`configured`) in the fewest keys, the larger on a tie (without
-    `configured`: the largest). Variants: the other studies run from the same commit, i.e.
-    the same code, which differ from it only in params."""
+    `configured`: the largest). Variants: the other studies' runs made from the main study's
+    commit(s), i.e. the same code, which differ from it only in params (a study whose params
+    were also run at another commit keeps its runs at this one: a control rerun on new code)."""
     if configured is None:
         ranked = sorted(groups, key=len, reverse=True)
     else:
@@ -684,8 +685,8 @@ def main_study(
         ranked = sorted(groups, key=distance)
     main = list(ranked[0])
     commits = {run.baseline for run in main}
-    variants = [list(g) for g in ranked[1:] if {run.baseline for run in g} <= commits]
-    return main, variants
+    same_code = ([run for run in g if run.baseline in commits] for g in ranked[1:])
+    return main, [runs for runs in same_code if runs]
 
 
 def hydra_overrides(params: Mapping[str, Any], configured: Mapping[str, Any]) -> list[str]:
