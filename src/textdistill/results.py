@@ -69,17 +69,36 @@ def machine() -> dict[str, Any]:
 
     import torch
 
-    cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
+    text = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    cpu = cpu_name(text) or platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return {"cpu": cpu, "cpus": os.cpu_count() or 0, "gpu": gpu, "torch": torch.__version__}
+
+
+# Instruction sets that decide how fast bf16 runs on a CPU (without them it is emulated).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+CPU_IDS = (("cpu family", "family"), ("model", "model"))  # /proc/cpuinfo key, label
+
+
+def cpu_name(cpuinfo: str) -> str:
+    """The first CPU of a /proc/cpuinfo text, e.g. "AMD EPYC (family 25, model 17,
+    avx512_bf16)"; "" when it names none. Virtual machines often report a bare "AMD EPYC" for
+    different generations, whose float kernels (and so timings and rounding) differ: the
+    family, model and bf16 instructions tell them apart."""
+    first = cpuinfo.split("\n\n", 1)[0]
+    fields: dict[str, str] = {}
+    for line in first.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name", "")
+    if not name:
+        return ""
+    details = [f"{label} {fields[key]}" for key, label in CPU_IDS if key in fields]
+    flags = set(fields.get("flags", "").split())
+    details += [flag for flag in BF16_FLAGS if flag in flags]
+    return f"{name} ({', '.join(details)})" if details else name
 
 
 def write_curves(history: Sequence[EpochRecord], path: Path) -> None:
