@@ -14,11 +14,12 @@ import torch
 from textdistill.config import CleanConfig, EncoderSpec, TrainConfig, TransferConfig
 from textdistill.distill import train_student, train_teacher
 from textdistill.errors import TextdistillError
+from textdistill.evaluate import softmax
 from textdistill.features import compute_features, load_features
 from textdistill.io import write_json
 from textdistill.losses import build_loss
 from textdistill.models.pretrained import materialize_named
-from textdistill.models.store import EncoderVDCNN, load_model, save_model
+from textdistill.models.store import EncoderVDCNN, load_model, record_calibration, save_model
 from textdistill.teaching import (
     TEXTS,
     build_students_data,
@@ -211,6 +212,31 @@ def test_saved_teacher_and_student_reload_and_predict_alike(cache: dict[str, Pat
     with torch.inference_mode():
         direct = pipeline(encoded["input_ids"], encoded["attention_mask"]).numpy()
     np.testing.assert_allclose(direct, teacher.result.test_logits, rtol=1e-2, atol=1e-2)
+
+
+def test_predict_gives_probabilities_at_the_models_calibration_temperature(
+    cache: dict[str, Path], tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from textdistill.predict import Predictor
+
+    student = train_student(
+        cache["transfer"], cache["logits"], "simpler_cnn", {}, TRAIN, build_loss("kd"), seed=0
+    )
+    assert student.result.temperature is not None  # the lifecycle records it in model.json
+    tokenizer = AutoTokenizer.from_pretrained(cache["encoder"])
+    save_model(student.model, student.spec, tokenizer, tmp_path / "student")
+    texts = ["goal match!", "chip data", "code software"]
+    raw = Predictor(tmp_path / "student").predict(texts)
+    record_calibration(tmp_path / "student", 0.25)
+    calibrated = Predictor(tmp_path / "student").predict(texts)
+    for before, after in zip(raw, calibrated, strict=True):
+        assert after.label == before.label  # a temperature never changes the class
+        log_probs = np.log([before.probabilities[name] for name in CLASSES])
+        expected = softmax(log_probs[None, :] / 0.25)[0]  # softmax(logits / T), up to rounding
+        got = [after.probabilities[name] for name in CLASSES]
+        np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
 def test_predict_cli_on_a_saved_student(cache: dict[str, Path], tmp_path: Path) -> None:

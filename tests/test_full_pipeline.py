@@ -38,6 +38,19 @@ def test_every_stage_ran_and_the_leaderboard_lists_every_model(pipeline: tuple[P
     }
 
 
+def test_every_classifier_is_calibrated_on_validation(pipeline: tuple[Path, str]) -> None:
+    """The metrics report the temperature predict applies: the one in model.json."""
+    repo, _ = pipeline
+    for name in MODELS:
+        kind, _, model = name.partition("/")
+        where = {"finetune": "finetune/", "student": "students/"}.get(kind, "")
+        metrics = json.loads((repo / f"metrics/{where}{model or kind}.json").read_text())
+        spec = json.loads((repo / f"models/{where}{model or kind}/model.json").read_text())
+        temperature = metrics["calibration"]["temperature"]
+        assert temperature > 0 and round(spec["calibration_temperature"], 6) == temperature
+        assert set(metrics["calibration"]["uncalibrated"]) == {"loss", "ece"}
+
+
 def test_second_repro_is_a_no_op_and_metrics_show_works(pipeline: tuple[Path, str]) -> None:
     repo, _ = pipeline
     again = run(["dvc", "repro"], repo)

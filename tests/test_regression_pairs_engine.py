@@ -294,6 +294,7 @@ def test_engine_fits_a_regression_head_on_pairs(tmp_path: Path) -> None:
     assert result.test_logits.shape == (64, 1)
     assert result.test_metrics["pearson"] > 0.95 and result.test_metrics["spearman"] > 0.9
     assert result.test_metrics == pytest.approx(regression_metrics(result.test_logits, test.labels))
+    assert result.temperature is None  # a regression's outputs are not calibrated
     # the best epoch is the one with the best validation Pearson
     best = max(result.history, key=lambda r: (r.val_score, -r.val_loss))
     assert result.best_epoch == best.epoch

@@ -333,7 +333,7 @@ def render(board: pd.DataFrame, smoke: Mapping[str, bool]) -> str:
         "Compression and speed-up are against the model each one is distilled or derived from "
         "(students: the teacher they learn from, `students.teacher`; DistilBERT/TinyBERT: the "
         "fine-tuned BERT), by parameters and by CPU latency (one example, one thread, tokenization included). ECE: expected calibration "
-        "error, 15 bins. Source figures: SEEDS.md (test sets of 200 reviews / 7,600 news), shown "
+        "error, 15 bins, at the temperature fitted on validation. Source figures: SEEDS.md (test sets of 200 reviews / 7,600 news), shown "
         "only beside the sources' own models on their own data (Amazon polarity, AG News): a "
         "stand-in encoder (MiniLM as bert) gets none.",
     ]

@@ -28,6 +28,7 @@ from textdistill.devices import claimed_gpu, claimed_gpus, cuda_ids
 from textdistill.errors import report_errors
 from textdistill.evaluate import directory_size_mb, text_latency
 from textdistill.io import sha256, stage_outputs, write_json, write_text
+from textdistill.models.store import record_calibration
 from textdistill.results import (
     CONFUSION,
     CURVES,
@@ -252,6 +253,8 @@ def _fit_and_write(
     """Everything the stage writes, into the staged (not yet published) paths."""
     fitted = job.fit(checkpoint_dir=checkpoints, fingerprint=resume_key, on_epoch=epoch_logger(run))
     job.save(fitted, staged["model"])
+    if fitted.result.temperature is not None:
+        record_calibration(staged["model"], fitted.result.temperature)
     runnable = job.runnable(fitted, staged["model"])
     latency = text_latency(
         runnable.model, runnable.tokenizer, job.latency_texts(), runnable.max_length

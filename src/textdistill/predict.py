@@ -21,7 +21,13 @@ from textdistill.data.clean import clean_texts
 from textdistill.data.schemas import Task
 from textdistill.errors import TextdistillError
 from textdistill.evaluate import softmax
-from textdistill.models.store import MULTITASK, load_model, read_model_spec
+from textdistill.models.store import (
+    MULTITASK,
+    SPEC,
+    calibration_temperature,
+    load_model,
+    read_model_spec,
+)
 
 
 @dataclass
@@ -108,6 +114,7 @@ class TaskInfo:
     index: int
     task: Task
     clean: CleanConfig | None
+    temperature: float = 1.0  # probabilities are softmax(logits / temperature)
 
     @property
     def width(self) -> int:
@@ -141,7 +148,9 @@ class Predictor:
             else:
                 self.model, self.spec, self.tokenizer = load_model(self.model_dir)
                 clean = CleanConfig(**self.spec["clean"]) if self.spec.get("clean") else None
-                self.tasks = [TaskInfo(None, 0, Task(tuple(self.spec["classes"])), clean)]
+                task = Task(tuple(self.spec["classes"]))
+                temperature = calibration_temperature(self.spec, self.model_dir / SPEC)
+                self.tasks = [TaskInfo(None, 0, task, clean, temperature)]
             self.max_length: int = self.spec["max_length"]
             self.encode = TextEncoder(self.tokenizer, self.max_length)  # single texts
         except TextdistillError:
@@ -245,7 +254,7 @@ class Predictor:
                     "task": info.name,
                     "empty": empty,
                 }
-                results.append(_result(info.task, row, inputs))
+                results.append(_result(info, row, inputs))
         return results
 
     def _outputs(self, info: TaskInfo, batch: list[str], pairs: list[str] | None) -> np.ndarray:
@@ -269,7 +278,8 @@ class Predictor:
         return outputs[:, : info.width].float().numpy()
 
 
-def _result(task: Task, row: np.ndarray, inputs: dict[str, Any]) -> Result:
+def _result(info: TaskInfo, row: np.ndarray, inputs: dict[str, Any]) -> Result:
+    task = info.task
     if task.target_range is not None:
         low, high = task.target_range
         raw = float(row[0])
@@ -277,7 +287,7 @@ def _result(task: Task, row: np.ndarray, inputs: dict[str, Any]) -> Result:
         return ValuePrediction(
             value=value, raw_value=round(raw, 6), target_range=(low, high), **inputs
         )
-    probs = softmax(row[None, :])[0]
+    probs = softmax(row[None, :] / info.temperature)[0]
     best = int(np.argmax(probs))
     return Prediction(
         label=task.classes[best],

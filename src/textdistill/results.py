@@ -44,22 +44,36 @@ def training_metrics(
     result: FitResult, model: nn.Module, size_mb: float, latency: Mapping[str, float]
 ) -> dict[str, Any]:
     """The metrics JSON of a training stage; keys are stable across models and experiments."""
-    return {
-        "test": {key: round(value, 6) for key, value in result.test_metrics.items()},
-        "best_epoch": result.best_epoch,
-        "train": {
-            "seconds": round(result.train_seconds, 2),
-            "samples_per_s": round(result.samples_per_s, 2),
-            "tokens_per_s": round(result.tokens_per_s, 1),
-            "epochs_run": len(result.history),
-            "device": result.device,
-            "precision": result.precision,
-            "processes": result.processes,
-        },
-        "model": {"parameters": count_parameters(model), "size_mb": round(size_mb, 3)},
-        "cpu": dict(latency),
-        "machine": machine(),
-    } | result.extra
+    return (
+        {
+            "test": {key: round(value, 6) for key, value in result.test_metrics.items()},
+            "best_epoch": result.best_epoch,
+            "train": {
+                "seconds": round(result.train_seconds, 2),
+                "samples_per_s": round(result.samples_per_s, 2),
+                "tokens_per_s": round(result.tokens_per_s, 1),
+                "epochs_run": len(result.history),
+                "device": result.device,
+                "precision": result.precision,
+                "processes": result.processes,
+            },
+            "model": {"parameters": count_parameters(model), "size_mb": round(size_mb, 3)},
+            "cpu": dict(latency),
+            "machine": machine(),
+        }
+        | calibration(result)
+        | result.extra
+    )
+
+
+def calibration(result: FitResult) -> dict[str, Any]:
+    """The temperature the test metrics were computed with, and what the metrics that it
+    changes (loss, ECE) were without it; nothing for outputs that are not calibrated."""
+    if result.temperature is None or result.uncalibrated_metrics is None:
+        return {}
+    raw = result.uncalibrated_metrics
+    changed = {key: round(raw[key], 6) for key in ("loss", "ece") if key in raw}
+    return {"calibration": {"temperature": round(result.temperature, 6), "uncalibrated": changed}}
 
 
 def machine() -> dict[str, Any]:
@@ -84,8 +98,8 @@ CPU_IDS = (("cpu family", "family"), ("model", "model"))  # /proc/cpuinfo key, l
 def cpu_name(cpuinfo: str) -> str:
     """The first CPU of a /proc/cpuinfo text, e.g. "AMD EPYC (family 25, model 17,
     avx512_bf16)"; "" when it names none. Virtual machines often report a bare "AMD EPYC" for
-    different generations, whose float kernels (and so timings and rounding) differ: the
-    family, model and bf16 instructions tell them apart."""
+    different generations, whose timings and bf16 speed differ (and whose float kernels may
+    round differently): the family, model and bf16 instructions tell them apart."""
     first = cpuinfo.split("\n\n", 1)[0]
     fields: dict[str, str] = {}
     for line in first.splitlines():

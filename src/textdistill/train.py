@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from textdistill import distributed
 from textdistill.config import TrainConfig
 from textdistill.data.batching import Encoded, eval_batches, iterate, train_batches
-from textdistill.evaluate import classification_metrics, regression_metrics
+from textdistill.evaluate import classification_metrics, fit_temperature, regression_metrics
 from textdistill.io import atomic_path, contiguous_state
 from textdistill.losses import Loss
 
@@ -60,12 +60,16 @@ class Objective:
     evaluate: Callable[[np.ndarray, Encoded], dict[str, float]]
     score: str
     curves: tuple[str, ...]
+    # The temperature that calibrates the best epoch's outputs on validation; None: outputs
+    # that are not logits of one softmax (a regression, several tasks' heads).
+    calibrate: Callable[[np.ndarray, Encoded], float] | None = None
 
 
 CLASSIFICATION = Objective(
     lambda logits, data: classification_metrics(logits, data.labels, logits.shape[1]),
     score="accuracy",
     curves=("accuracy", "macro_f1"),
+    calibrate=lambda logits, data: fit_temperature(logits, data.labels),
 )
 REGRESSION = Objective(
     lambda outputs, data: regression_metrics(outputs[:, 0], data.labels),
@@ -100,8 +104,8 @@ class EpochRecord:
 class FitResult:
     best_epoch: int
     history: list[EpochRecord]
-    test_logits: np.ndarray
-    test_metrics: dict[str, float]
+    test_logits: np.ndarray  # the model's raw outputs
+    test_metrics: dict[str, float]  # of the outputs divided by `temperature`, as predict gives
     train_seconds: float
     train_samples: int
     train_tokens: int
@@ -109,6 +113,8 @@ class FitResult:
     device: str = "cpu"
     precision: str = "fp32"
     processes: int = 1  # DDP processes that shared each global batch
+    temperature: float | None = None  # calibration on validation (Objective.calibrate)
+    uncalibrated_metrics: dict[str, float] | None = None  # test metrics of the raw outputs
     extra: dict = field(default_factory=dict)
 
     @property
@@ -311,8 +317,12 @@ class Trainer:
         # Drop Accelerate's autocast wrapper: what is saved and timed is the plain model.
         self.model = self.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
         self.model.load_state_dict(state.best)
+        temperature = None
+        if self.objective.calibrate is not None:  # one more pass over validation
+            temperature = self.objective.calibrate(self.predict(val), val)
         test_logits = self.predict(test)
-        metrics = self.objective.evaluate(test_logits, test)
+        metrics = self.objective.evaluate(test_logits / (temperature or 1.0), test)
+        uncalibrated = None if temperature is None else self.objective.evaluate(test_logits, test)
         return FitResult(
             best_epoch=state.best_epoch,
             history=state.history,
@@ -325,6 +335,8 @@ class Trainer:
             device=self.device.type,
             precision=self.precision,
             processes=self.processes,
+            temperature=temperature,
+            uncalibrated_metrics=uncalibrated,
         )
 
     def predict(self, data: Encoded) -> np.ndarray:

@@ -7,6 +7,7 @@ teacher reads) and the tokenizer files, so `textdistill predict` can rebuild it 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,8 @@ SPEC = "model.json"
 WEIGHTS = "model.safetensors"
 # What every model.json holds, whatever the kind: what predict and the latency stages read.
 REQUIRED_SPEC_KEYS = ("kind", "classes", "max_length")
+# Set by the training stage: the temperature that calibrates the probabilities on validation.
+CALIBRATION = "calibration_temperature"
 # A multitask model (`textdistill.multitask`) lists its tasks, each with its own classes.
 MULTITASK = "multitask"
 MULTITASK_SPEC_KEYS = ("kind", "tasks", "max_length")
@@ -99,6 +102,24 @@ def read_spec(path: Path) -> dict[str, Any]:
     if missing:
         raise invalid_model(path, f"no {', '.join(missing)}")
     return spec
+
+
+def record_calibration(model_dir: Path, temperature: float) -> None:
+    """Add a saved model's calibration temperature to its model.json: predict divides the
+    logits by it before the softmax (`textdistill.evaluate.fit_temperature`)."""
+    spec = read_spec(model_dir / SPEC)
+    write_json(model_dir / SPEC, spec | {CALIBRATION: temperature})
+
+
+def calibration_temperature(spec: dict[str, Any], path: Path) -> float:
+    """The temperature a model's probabilities are computed at: 1.0 for a model saved without
+    one; a hand-edited value that is not a positive number is refused."""
+    value = spec.get(CALIBRATION, 1.0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid_model(path, f"{CALIBRATION} is {value!r}, expected a positive number")
+    if not math.isfinite(value) or value <= 0:
+        raise invalid_model(path, f"{CALIBRATION} is {value!r}, expected a positive number")
+    return float(value)
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
