@@ -115,9 +115,8 @@ def calibration_temperature(spec: dict[str, Any], path: Path) -> float:
     """The temperature a model's probabilities are computed at: 1.0 for a model saved without
     one; a hand-edited value that is not a positive number is refused."""
     value = spec.get(CALIBRATION, 1.0)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid_model(path, f"{CALIBRATION} is {value!r}, expected a positive number")
-    if not math.isfinite(value) or value <= 0:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (is_number and math.isfinite(value) and value > 0):
         raise invalid_model(path, f"{CALIBRATION} is {value!r}, expected a positive number")
     return float(value)
 
