@@ -5,8 +5,9 @@
    source's way, minus its worse mistake of keeping gradients on.
 2. A teacher (VDCNN) epoch on cached encoder features, against the same epoch recomputing the
    frozen encoder's hidden states for every batch.
-3. Building an augmented transfer set (rows and seconds), and the teacher's pass over it (the
-   `teacher_logits` stage's work) in fp32 against bf16, to choose its precision by measuring.
+3. Building an augmented transfer set (rows and seconds), and each teacher's pass over it (the
+   `teacher_logits` stage's work: the VDCNN teacher and the fine-tuned encoder) in fp32 against
+   bf16, with what bf16 changes in the logits, to choose its precision by measuring.
 
 Both sides of each pair run the same loop, data, batches and optimiser; only where the
 teacher logits / features come from differs. Run after `make repro`:
@@ -19,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -34,6 +36,7 @@ from textdistill.io import write_json
 from textdistill.losses import build_loss
 from textdistill.models.cnn import build_student
 from textdistill.models.store import EncoderVDCNN, build_model, load_model
+from textdistill.results import machine
 from textdistill.teaching import (
     build_students_data,
     compute_teacher_logits,
@@ -142,13 +145,13 @@ def teacher_pair(
 def transfer_and_teacher_pass(
     prepared: Path,
     encoder: Path,
-    teacher: Path,
+    teachers: Sequence[Path],
     samples_per_example: int,
     batch_size: int,
     device: torch.device,
     scratch: Path,
 ) -> dict[str, Any]:
-    """Build a transfer set with `samples_per_example` augmented copies per text, then run the
+    """Build a transfer set with `samples_per_example` augmented copies per text, then run each
     saved teacher over it in fp32 and in bf16 (same texts, same batches)."""
     params = load_params()
     config = params.transfer_config().model_copy(
@@ -163,20 +166,43 @@ def transfer_and_teacher_pass(
     built = build_students_data(prepared, encoder, config, clean, dataset.max_length, scratch)
     texts = teacher_texts(scratch, prepared)
     classes = load_students_data(scratch)[0]["classes"]
-    passes = {}
-    for precision in ("fp32", "bf16"):
-        _, figures = compute_teacher_logits(teacher, texts, batch_size, device, precision, classes)
-        passes[precision] = {"seconds": figures["seconds"], "texts_per_s": figures["texts_per_s"]}
     return {
         "samples_per_example": samples_per_example,
         "rows": built["rows"],
         "labelled": built["labelled"],
         "build_s": built["seconds"],
-        "teacher_pass": passes,
         "teacher_texts": sum(len(t) for t in texts.values()),
+        "teacher_pass": {
+            str(teacher): precision_pair(teacher, texts, batch_size, device, classes)
+            for teacher in teachers
+        },
+    }
+
+
+def precision_pair(
+    teacher: Path,
+    texts: dict[str, list[str]],
+    batch_size: int,
+    device: torch.device,
+    classes: Sequence[str],
+) -> dict[str, Any]:
+    """One teacher's pass in fp32 and in bf16: the speed of each, and what bf16 changes (the
+    largest logit difference, and how often the two pick the same class): what choosing the
+    `teacher_logits` stage's precision by measuring needs."""
+    passes, logits = {}, {}
+    for precision in ("fp32", "bf16"):
+        outputs, figures = compute_teacher_logits(
+            teacher, texts, batch_size, device, precision, classes
+        )
+        passes[precision] = {"seconds": figures["seconds"], "texts_per_s": figures["texts_per_s"]}
+        logits[precision] = np.concatenate([outputs[name] for name in sorted(outputs)])
+    fp32, bf16 = logits["fp32"], logits["bf16"]
+    return passes | {
         "bf16_over_fp32_speed": round(
             passes["bf16"]["texts_per_s"] / passes["fp32"]["texts_per_s"], 2
         ),
+        "bf16_max_abs_logit_difference": round(float(np.abs(bf16 - fp32).max()), 4),
+        "bf16_same_class": round(float((bf16.argmax(1) == fp32.argmax(1)).mean()), 5),
     }
 
 
@@ -189,6 +215,14 @@ def main() -> None:
     parser.add_argument("--encoder", type=Path, default=Path("models/pretrained/bert"))
     parser.add_argument("--samples-per-example", type=int, default=4)
     parser.add_argument("--teacher", type=Path, default=Path("models/teacher"))
+    parser.add_argument(
+        "--pass-teachers",
+        type=Path,
+        nargs="+",
+        default=[Path("models/teacher")],
+        help="teachers whose pass over the transfer set is timed in fp32 and bf16 (a fine-tuned"
+        " encoder too, e.g. models/finetune/bert, when it was fine-tuned on the teacher's dataset)",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -207,7 +241,7 @@ def main() -> None:
         "transfer": transfer_and_teacher_pass(
             args.prepared,
             args.encoder,
-            args.teacher,
+            args.pass_teachers,
             args.samples_per_example,
             256,
             device,
@@ -215,6 +249,7 @@ def main() -> None:
         ),
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
+        "machine": machine(),
     }
     write_json(args.out, report)
     print(report)

@@ -244,6 +244,20 @@ def machine() -> dict[str, Any]:
     }
 
 
+def teacher_pass_rows(transfer: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """One table row per teacher timed over the transfer set: bf16's speed over fp32's, and how
+    often the two precisions pick the same class."""
+    return [
+        (
+            f"{teacher}'s pass over it: bf16 / fp32 (texts/s)",
+            f"{figures['bf16_over_fp32_speed']:.2f}x",
+            f"{transfer['teacher_texts']} texts: fp32 {figures['fp32']['seconds']} s,"
+            f" bf16 {figures['bf16']['seconds']} s; same class {figures['bf16_same_class']:.2%}",
+        )
+        for teacher, figures in transfer["teacher_pass"].items()
+    ]
+
+
 def table(results: dict[str, Any]) -> str:
     pipeline, ft, distill = results["pipeline"], results["finetune"], results["distill"]
     engine = ft["runs"]["engine"]
@@ -309,12 +323,7 @@ def table(results: dict[str, Any]) -> str:
             f"{transfer['build_s']:.1f} s",
             f"{transfer['rows']} rows from {transfer['labelled']} labelled",
         ),
-        (
-            "teacher pass over it: bf16 / fp32 (texts/s)",
-            f"{transfer['bf16_over_fp32_speed']:.2f}x",
-            f"{transfer['teacher_texts']} texts: fp32 {transfer['teacher_pass']['fp32']['seconds']} s,"
-            f" bf16 {transfer['teacher_pass']['bf16']['seconds']} s",
-        ),
+        *teacher_pass_rows(transfer),
     ]
     bf16, fp32 = (ft["runs"][name] for name in ft["summary"]["precision_runs"])
     rows.append(

@@ -81,3 +81,22 @@ def test_the_machine_names_its_cpu_and_the_commit_measured() -> None:
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
     assert measured["commit"].split(" ")[0] == head
+
+
+def test_one_teacher_pass_row_per_teacher_timed() -> None:
+    passes = {
+        teacher: {
+            "fp32": {"seconds": 10.0, "texts_per_s": 100.0},
+            "bf16": {"seconds": 4.0, "texts_per_s": 250.0},
+            "bf16_over_fp32_speed": speed,
+            "bf16_max_abs_logit_difference": 0.05,
+            "bf16_same_class": 0.9975,
+        }
+        for teacher, speed in (("models/teacher", 2.5), ("models/finetune/bert", 0.4))
+    }
+    rows = run_all.teacher_pass_rows({"teacher_texts": 9400, "teacher_pass": passes})
+    assert [(name.split("'")[0], ratio) for name, ratio, _ in rows] == [
+        ("models/teacher", "2.50x"),
+        ("models/finetune/bert", "0.40x"),
+    ]
+    assert rows[1][2] == "9400 texts: fp32 10.0 s, bf16 4.0 s; same class 99.75%"
