@@ -19,6 +19,7 @@ teacher logits / features come from differs. Run after `make repro`:
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -235,18 +236,20 @@ def main() -> None:
     assert isinstance(teacher, EncoderVDCNN)
     teacher.to(device)
     pairs = (args.batch_size, args.repeats, device)
-    report = {
-        "kd_epoch": kd_pair(args.transfer, args.logits, teacher, *pairs),
-        "teacher_epoch": teacher_pair(args.features, teacher, spec, *pairs),
-        "transfer": transfer_and_teacher_pass(
+    with tempfile.TemporaryDirectory(prefix="textdistill-transfer-bench-") as scratch:
+        transfer = transfer_and_teacher_pass(
             args.prepared,
             args.encoder,
             args.pass_teachers,
             args.samples_per_example,
             256,
             device,
-            args.out.parent / "transfer-bench",
-        ),
+            Path(scratch) / "transfer",
+        )
+    report = {
+        "kd_epoch": kd_pair(args.transfer, args.logits, teacher, *pairs),
+        "teacher_epoch": teacher_pair(args.features, teacher, spec, *pairs),
+        "transfer": transfer,
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
         "machine": machine(),
