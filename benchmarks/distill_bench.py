@@ -6,8 +6,8 @@
 2. A teacher (VDCNN) epoch on cached encoder features, against the same epoch recomputing the
    frozen encoder's hidden states for every batch.
 3. Building an augmented transfer set (rows and seconds), and each teacher's pass over it (the
-   `teacher_logits` stage's work: the VDCNN teacher and the fine-tuned encoder) in fp32 against
-   bf16, with what bf16 changes in the logits, to choose its precision by measuring.
+   `teacher_logits` stage's work: the VDCNN teacher, and any other given to --pass-teachers) in
+   fp32 against bf16, with what bf16 changes in the logits, to choose its precision by measuring.
 
 Both sides of each pair run the same loop, data, batches and optimiser; only where the
 teacher logits / features come from differs. Run after `make repro`:
