@@ -13,7 +13,7 @@
 Writes benchmarks/results.json and benchmarks/results.md and prints the table.
 
     python benchmarks/run_all.py            # CPU; about 20 minutes on 2 cores
-    python benchmarks/run_all.py --gpu      # on a GPU machine: fine-tuning in bf16, tokens/s, % of peak
+    python benchmarks/run_all.py --gpu      # on a GPU machine, after make repro: benchmarks/gpu_<gpu>.json
     python benchmarks/run_all.py --startup  # only 2.'s start-up, of this tree: benchmarks/startup.json
     python benchmarks/run_all.py --pipeline # only 1. and 2., on a fresh clone: benchmarks/pipeline.json
 """
@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from textdistill.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
@@ -230,17 +232,20 @@ def fixed_costs(repo: Path, repeats: int = 3) -> dict[str, float]:
     return costs
 
 
-def machine() -> dict[str, Any]:
-    """What ran the benchmarks, and which commit of this tree they measured."""
+def machine(commit: str | None = None) -> dict[str, Any]:
+    """What ran the benchmarks, and which commit of this tree they measured (`commit` where the
+    tree is a copy without git, as on a lent GPU machine)."""
     from textdistill.io import git
     from textdistill.results import machine as measured_on  # imports torch: only when asked
 
-    here = ("-C", str(REPO))
-    dirty = " + uncommitted changes" if git(*here, "status", "--porcelain") else ""
+    if commit is None:
+        here = ("-C", str(REPO))
+        dirty = " + uncommitted changes" if git(*here, "status", "--porcelain") else ""
+        commit = git(*here, "rev-parse", "--short", "HEAD") + dirty
     return measured_on() | {
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "commit": git(*here, "rev-parse", "--short", "HEAD") + dirty,
+        "commit": commit,
     }
 
 
@@ -352,9 +357,72 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n\n" + stage_table(pipeline)
 
 
+# Batch sizes of the bert-base-shaped fine-tune on a GPU: a fine-tune's usual 32, and one that
+# fills the tensor cores better. The quick split is 1,600 texts: ten epochs make the first
+# steps' CUDA start-up (kernel selection, allocator growth) a small part of the timing.
+GPU_BATCH_SIZES = (32, 128)
+GPU_EPOCHS = 10
+
+
+def gpu_benchmarks(out: Path, commit: str | None) -> dict[str, Any]:
+    """On a CUDA machine: the engine fine-tuning a bert-base-shaped encoder in bf16 (tokens/s,
+    fraction of the bf16 peak, against the HF Trainer and fp32) at each of GPU_BATCH_SIZES, on
+    the quick profile's Amazon split with models/pretrained/bert's tokenizer (the weights are
+    not read). `out` is rewritten after each batch size: a run cut short keeps what it measured.
+    The distillation caches on a GPU: `distill_bench.py --device cuda` (needs the encoder)."""
+    results: dict[str, Any] = {"machine": machine(commit), "finetune": {}}
+    for batch_size in GPU_BATCH_SIZES:
+        with tempfile.TemporaryDirectory(prefix="textdistill-bench-") as scratch:
+            report = Path(scratch) / "finetune.json"
+            args = ["--gpu", "--bert-base-shape", "--encoder", "models/pretrained/bert"]
+            args += ["--batch-size", str(batch_size), "--epochs", str(GPU_EPOCHS)]
+            timed(
+                [sys.executable, str(BENCH / "finetune_bench.py"), *args, "--out", str(report)],
+                REPO,
+            )
+            results["finetune"][f"batch_{batch_size}"] = json.loads(report.read_text())
+        write_json(out, results)
+    return results
+
+
+def gpu_table(results: dict[str, Any]) -> str:
+    """The GPU run's figures as a markdown table."""
+    rows = []
+    for name, report in results["finetune"].items():
+        engine, summary = report["runs"]["engine"], report["summary"]
+        peak = summary.get("gpu_fraction_of_peak_bf16")
+        rows.append(
+            (
+                f"bert-base-shaped fine-tune, {name.replace('_', ' ')}: engine bf16 tokens/s",
+                f"{engine['tokens_per_s']:.0f}",
+                f"{'?' if peak is None else f'{peak:.1%}'} of the bf16 peak;"
+                f" {summary['speedup_vs_trainer']:.2f}x the HF Trainer,"
+                f" {summary['speedup_vs_trainer_grouped']:.2f}x with group_by_length;"
+                f" bf16 {summary['bf16_over_fp32_speed']:.2f}x fp32",
+            )
+        )
+    found = results["machine"]
+    lines = [
+        f"Machine: {found['gpu']}; {found.get('cpu', '?')}, {found['cpus']} CPUs; torch {found['torch']}",
+        "",
+        "| measure | value | detail |",
+        "|---|---:|---|",
+    ]
+    return "\n".join(lines + [f"| {a} | {b} | {c} |" for a, b, c in rows]) + "\n"
+
+
+def gpu_slug(name: str) -> str:
+    """'NVIDIA H200' -> 'nvidia_h200', for the GPU run's file name."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "gpu"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gpu", action="store_true")
+    parser.add_argument(
+        "--gpu", action="store_true", help="only the GPU benchmarks, in this tree after make repro"
+    )
+    parser.add_argument("--out-dir", type=Path, default=BENCH, help="where --gpu writes its JSON")
+    parser.add_argument("--commit", help="the commit measured, where the tree has no git")
     parser.add_argument("--startup", action="store_true", help="only each stage's start-up")
     parser.add_argument(
         "--pipeline", action="store_true", help="only the quick dvc repro, by stage"
@@ -369,6 +437,14 @@ def main() -> None:
         (BENCH / "startup.json").write_text(json.dumps(startup, indent=2) + "\n")
         print(json.dumps(startup, indent=2))
         return
+    if args.gpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--gpu needs a CUDA device")
+        out = args.out_dir / f"gpu_{gpu_slug(torch.cuda.get_device_name(0))}.json"
+        print(gpu_table(gpu_benchmarks(out, args.commit)))
+        return
     if args.pipeline:
         with tempfile.TemporaryDirectory(prefix="textdistill-bench-") as scratch:
             timings = {"machine": machine(), **measure_pipeline(clone(Path(scratch) / "repo"))}
@@ -380,24 +456,12 @@ def main() -> None:
         stages = measure_pipeline(repo)
         finetune_out, distill_out = repo / "bench-finetune.json", repo / "bench-distill.json"
         # On CPU, bf16 is emulated (~15x slower than fp32): compare the precisions on a subset.
-        gpu = ["--gpu", "--encoder", "models/pretrained/bert"] if args.gpu else []
-        subset = [] if args.gpu else ["--precision-examples", "256"]
+        subset = ["--precision-examples", "256"]
         timed(
-            [
-                sys.executable,
-                str(BENCH / "finetune_bench.py"),
-                "--out",
-                str(finetune_out),
-                *gpu,
-                *subset,
-            ],
+            [sys.executable, str(BENCH / "finetune_bench.py"), "--out", str(finetune_out), *subset],
             repo,
         )
-        device = ["--device", "cuda"] if args.gpu else []
-        timed(
-            [sys.executable, str(BENCH / "distill_bench.py"), "--out", str(distill_out), *device],
-            repo,
-        )
+        timed([sys.executable, str(BENCH / "distill_bench.py"), "--out", str(distill_out)], repo)
         latency_out = repo / "bench-latency.json"
         timed([sys.executable, str(BENCH / "latency_bench.py"), "--out", str(latency_out)], repo)
         results = {

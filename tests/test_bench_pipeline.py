@@ -100,3 +100,31 @@ def test_one_teacher_pass_row_per_teacher_timed() -> None:
         ("models/finetune/bert", "0.40x"),
     ]
     assert rows[1][2] == "9400 texts: fp32 10.0 s, bf16 4.0 s; same class 99.75%"
+
+
+def test_a_tree_without_git_records_the_commit_it_is_given() -> None:
+    assert run_all.machine(commit="abc1234")["commit"] == "abc1234"
+
+
+def test_the_gpu_table_has_a_row_per_batch_size_with_its_fraction_of_peak() -> None:
+    def report(tokens_per_s: float, peak: float | None) -> dict:
+        summary = {
+            "speedup_vs_trainer": 1.5,
+            "speedup_vs_trainer_grouped": 1.1,
+            "bf16_over_fp32_speed": 2.0,
+            "gpu_fraction_of_peak_bf16": peak,
+        }
+        return {"runs": {"engine": {"tokens_per_s": tokens_per_s}}, "summary": summary}
+
+    machine = {"gpu": "NVIDIA H200", "cpu": "x", "cpus": 16, "torch": "2.11.0"}
+    results = {
+        "machine": machine,
+        "finetune": {"batch_32": report(2e5, 0.2), "batch_128": report(5e5, None)},
+    }
+    rows = [line for line in run_all.gpu_table(results).splitlines() if "fine-tune" in line]
+    assert rows[0].startswith(
+        "| bert-base-shaped fine-tune, batch 32: engine bf16 tokens/s | 200000 |"
+    )
+    assert "20.0% of the bf16 peak; 1.50x the HF Trainer" in rows[0]
+    assert "? of the bf16 peak" in rows[1]  # a GPU whose peak is not in the table
+    assert run_all.gpu_slug("NVIDIA H200") == "nvidia_h200"
