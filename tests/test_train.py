@@ -61,6 +61,30 @@ def test_same_seed_same_metrics_on_cpu() -> None:
     np.testing.assert_array_equal(first.test_logits, second.test_logits)
 
 
+@pytest.mark.slow  # inductor compiles C++ for the CPU: tens of seconds
+def test_a_compiled_run_trains_like_the_eager_one_and_keeps_the_plain_model() -> None:
+    eager = make_trainer().fit(*toy_data())
+    engine = Trainer(
+        build_student("simpler_cnn", 2, vocab_size=64, embed_dim=16),
+        build_loss("ce"),
+        CONFIG.model_copy(update={"compile": True}),
+        seed=3,
+    )
+    torch.manual_seed(0)
+    engine.model.load_state_dict(make_trainer().model.state_dict())  # the same initial weights
+    compiled = engine.fit(*toy_data())
+    # Fused kernels round differently: close to the eager run, not bit-identical.
+    np.testing.assert_allclose(
+        [r.train_loss for r in compiled.history], [r.train_loss for r in eager.history], rtol=1e-3
+    )
+    assert compiled.test_metrics["accuracy"] == pytest.approx(
+        eager.test_metrics["accuracy"], abs=0.02
+    )
+    # What is saved is the plain module: no compiled wrapper, no "_orig_mod." in its keys.
+    assert not hasattr(engine.model, "_orig_mod")
+    assert engine.model.state_dict().keys() == make_trainer().model.state_dict().keys()
+
+
 class Interrupted(Exception):
     pass
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -291,6 +292,11 @@ class Trainer:
         resumed_from = state.epoch
         # DDP-wrapped (several processes) and autocast (bf16); `self.model` stays the bare one.
         model, optimizer = self.accelerator.prepare(self.model, optimizer)
+        # Compiled for the training steps only; `model` stays the one unwrapped and saved.
+        # Dynamic shapes: every batch is padded to its own longest text.
+        step_model = (
+            cast(nn.Module, torch.compile(model, dynamic=True)) if self.config.compile else model
+        )
         for epoch in range(state.epoch + 1, self.config.epochs + 1):
             if self._patience_spent(state):  # also after resuming from a late checkpoint
                 if self.accelerator.is_main_process:
@@ -298,7 +304,7 @@ class Trainer:
                 break
             start = time.perf_counter()
             train_loss, samples, tokens = self._train_epoch(
-                model, train, epoch, optimizer, schedule
+                step_model, train, epoch, optimizer, schedule
             )
             seconds = time.perf_counter() - start
             state.train_seconds += seconds
