@@ -103,3 +103,11 @@ def test_bf16_features_on_cuda_match_fp32_on_cpu() -> None:
     gpu = encode_hidden_states(encoder, ids, 8, CUDA, "bf16").astype(np.float32)
     cosine = (cpu * gpu).sum(-1) / (np.linalg.norm(cpu, axis=-1) * np.linalg.norm(gpu, axis=-1))
     assert cosine.min() > 0.99
+
+
+def test_a_compiled_run_on_cuda_in_bf16_learns_and_saves_the_plain_model() -> None:
+    engine = trainer(AUTO.model_copy(update={"compile": True}))
+    result = engine.fit(*toy_data())
+    assert (result.device, result.precision) == ("cuda", "bf16")
+    assert result.test_metrics["accuracy"] > 0.8
+    assert not hasattr(engine.model, "_orig_mod")
