@@ -47,6 +47,17 @@ def frame(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"id": [f"r-{i}" for i in range(n)], "text": texts, "label": labels})
 
 
+def transfer(root: Path) -> TransferConfig:
+    """The fixture's transfer set: root's unlabelled file and three augmented copies a text."""
+    return TransferConfig.model_validate(
+        {
+            "unlabelled": [{"path": str(root / "unlabelled.txt")}],
+            "augment": {"samples_per_example": 3, "p_mask": 0.2, "p_replace": 0.2},
+            "neighbours": 3,
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Encoder, prepared data, features, a trained and saved teacher, a transfer set (labelled
@@ -74,15 +85,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     held_out = splits["val"]["text"].iloc[0]
     lines = ["goal coach team!", "chip  code data", held_out.upper(), "", "match season goal"]
     (root / "unlabelled.txt").write_text("\n".join(lines), encoding="utf-8")
-    config = TransferConfig.model_validate(
-        {
-            "unlabelled": [{"path": str(root / "unlabelled.txt")}],
-            "augment": {"samples_per_example": 3, "p_mask": 0.2, "p_replace": 0.2},
-            "neighbours": 3,
-        }
-    )
     staged = root / "transfer"
-    build_students_data(root / "prepared", root / "encoder", config, CLEAN, 16, staged)
+    build_students_data(root / "prepared", root / "encoder", transfer(root), CLEAN, 16, staged)
     logits, _ = compute_teacher_logits(
         root / "teacher",
         teacher_texts(staged, root / "prepared"),
@@ -101,6 +105,20 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "transfer": root / "transfer",
         "logits": root / "logits",
     }
+
+
+def test_rebuilding_the_transfer_set_gives_the_same_bytes(
+    cache: dict[str, Path], tmp_path: Path
+) -> None:
+    """DVC hashes the directory: a timing inside it would change the hash on every run and
+    rerun every stage after it for nothing."""
+    build_students_data(
+        cache["prepared"], cache["encoder"], transfer(cache["root"]), CLEAN, 16, tmp_path
+    )
+    built = sorted(path.name for path in cache["transfer"].iterdir())
+    assert built == sorted(path.name for path in tmp_path.iterdir())
+    for name in built:
+        assert (tmp_path / name).read_bytes() == (cache["transfer"] / name).read_bytes(), name
 
 
 def test_feature_cache_is_float16_fixed_length_and_memory_mapped(cache: dict[str, Path]) -> None:
