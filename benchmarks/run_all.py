@@ -368,7 +368,7 @@ def gpu_benchmarks(out: Path, commit: str | None) -> dict[str, Any]:
     """On a CUDA machine: the engine fine-tuning a bert-base-shaped encoder in bf16 (tokens/s,
     fraction of the bf16 peak, against the HF Trainer and fp32) for each of GPU_RUNS, on
     the quick profile's Amazon split with models/pretrained/bert's tokenizer (the weights are
-    not read). `out` is rewritten after each batch size: a run cut short keeps what it measured.
+    not read). `out` is rewritten after each configuration: a run cut short keeps its results.
     The distillation caches on a GPU: `distill_bench.py --device cuda` (needs the encoder)."""
     results: dict[str, Any] = {"machine": machine(commit), "finetune": {}}
     for batch_size, epochs, compiled in GPU_RUNS:
