@@ -16,10 +16,10 @@ from textdistill.models.cnn import build_student
 from textdistill.train import CHECKPOINT, EpochRecord, Trainer
 
 
-def make_trainer(**options) -> Trainer:
+def make_trainer(config=CONFIG, **options) -> Trainer:
     torch.manual_seed(0)  # the engine seeds training, not the model's initial weights
     model = build_student("simpler_cnn", 2, vocab_size=64, embed_dim=16)
-    return Trainer(model, build_loss("ce"), CONFIG, seed=3, **options)
+    return Trainer(model, build_loss("ce"), config, seed=3, **options)
 
 
 def test_batches_cover_every_example_once_and_repeat_per_epoch() -> None:
@@ -64,14 +64,7 @@ def test_same_seed_same_metrics_on_cpu() -> None:
 @pytest.mark.slow  # inductor compiles C++ for the CPU: tens of seconds
 def test_a_compiled_run_trains_like_the_eager_one_and_keeps_the_plain_model() -> None:
     eager = make_trainer().fit(*toy_data())
-    engine = Trainer(
-        build_student("simpler_cnn", 2, vocab_size=64, embed_dim=16),
-        build_loss("ce"),
-        CONFIG.model_copy(update={"compile": True}),
-        seed=3,
-    )
-    torch.manual_seed(0)
-    engine.model.load_state_dict(make_trainer().model.state_dict())  # the same initial weights
+    engine = make_trainer(CONFIG.model_copy(update={"compile": True}))  # same initial weights
     compiled = engine.fit(*toy_data())
     # Fused kernels round differently: close to the eager run, not bit-identical.
     np.testing.assert_allclose(
