@@ -24,8 +24,9 @@ from transformers import (
     DistilBertModel,
 )
 
-from textdistill.io import read_json
+from textdistill.io import TOKENIZER_LOAD_KEYS, read_json, save_tokenizer
 from textdistill.models import pretrained
+from textdistill.models.classifier import load_classifier, save_classifier
 from textdistill.models.pretrained import (
     EXPECTED_PACKAGE_SHA256,
     EncoderError,
@@ -133,6 +134,29 @@ def test_tokenizer_config_does_not_depend_on_offline_mode(bert_dir: Path) -> Non
     config = read_json(bert_dir / "tokenizer_config.json")
     assert "local_files_only" not in config
     assert "is_local" not in config
+
+
+@pytest.mark.parametrize("save", ["save_tokenizer", "save_classifier"])
+def test_saved_tokenizer_is_the_same_online_and_offline(
+    bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, save: str
+) -> None:
+    """A model saved under `make repro` (HF_HUB_OFFLINE=1) and under a plain `dvc repro` has the
+    same bytes, so the same DVC hash: how the tokenizer was loaded is not written."""
+    saved = {}
+    for offline in (True, False):
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", offline)
+        out = tmp_path / f"offline-{offline}"
+        if save == "save_tokenizer":
+            tokenizer = AutoTokenizer.from_pretrained(bert_dir)
+            assert tokenizer.init_kwargs["local_files_only"] is offline  # what would be written
+            save_tokenizer(tokenizer, out)
+            assert tokenizer.init_kwargs["local_files_only"] is offline  # left as it was
+        else:
+            save_classifier(*load_classifier(bert_dir, ["a", "b"], seed=0), out)
+        saved[offline] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+        config = read_json(out / "tokenizer_config.json")
+        assert not set(TOKENIZER_LOAD_KEYS) & set(config)
+    assert saved[True] == saved[False]
 
 
 def test_failure_while_writing_leaves_existing_output_untouched(

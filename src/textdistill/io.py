@@ -1,4 +1,5 @@
-"""Atomic file and directory writes: a crash or a failed stage never leaves a half-written output.
+"""Atomic file and directory writes: a crash or a failed stage never leaves a half-written output;
+and writes whose bytes do not depend on the environment that made them (`save_tokenizer`).
 
 Each writer builds its output beside the destination (same filesystem, so `os.replace` is an
 atomic rename) and only swaps it in once it is complete.
@@ -24,6 +25,12 @@ from textdistill.errors import TextdistillError
 
 if TYPE_CHECKING:
     from torch import Tensor
+    from transformers import PreTrainedTokenizerBase
+
+# How a tokenizer was loaded (HF_HUB_OFFLINE, a local path), which save_pretrained writes into
+# tokenizer_config.json: kept out so that a saved model's bytes, and so its DVC hash, are the
+# same under `make repro` (HF_HUB_OFFLINE=1) and a plain `dvc repro`.
+TOKENIZER_LOAD_KEYS = ("local_files_only", "is_local")
 
 # mkstemp/mkdtemp create private (0600/0700) entries; outputs get the usual permissions.
 _UMASK = os.umask(0)
@@ -274,3 +281,14 @@ def contiguous_state(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """A state dict safetensors can write."""
     # safetensors refuses shared or non-contiguous tensors (e.g. tied embeddings).
     return {name: tensor.detach().contiguous().clone() for name, tensor in state.items()}
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> None:
+    """`tokenizer.save_pretrained(out_dir)` without the `TOKENIZER_LOAD_KEYS`, which describe
+    the environment it was loaded in, not the tokenizer; the tokenizer itself is unchanged."""
+    init_kwargs = tokenizer.init_kwargs
+    load_facts = {key: init_kwargs.pop(key) for key in TOKENIZER_LOAD_KEYS if key in init_kwargs}
+    try:
+        tokenizer.save_pretrained(out_dir)
+    finally:
+        init_kwargs.update(load_facts)

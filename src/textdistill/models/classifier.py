@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 from textdistill.errors import TextdistillError
-from textdistill.io import atomic_dir, contiguous_state
+from textdistill.io import atomic_dir, contiguous_state, save_tokenizer
 
 if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -172,4 +172,4 @@ def save_classifier(
     """Write weights (safetensors), config and tokenizer as one atomic directory."""
     with atomic_dir(out_dir) as tmp:
         classifier.save(tmp)
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from textdistill.data.schemas import Task
-from textdistill.io import contiguous_state, write_json
+from textdistill.io import contiguous_state, save_tokenizer, write_json
 from textdistill.models.classifier import mean_pool, quiet_transformers
 from textdistill.models.store import MULTITASK, SPEC, read_spec
 
@@ -108,7 +108,7 @@ def save_multitask(
     target_range and `clean`, the cleaning its texts had, in the heads' order)."""
     model_dir.mkdir(parents=True, exist_ok=True)
     model.encoder.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    save_tokenizer(tokenizer, model_dir)
     save_file(contiguous_state(model.heads.state_dict()), model_dir / HEADS_FILE)
     tasks = [
         {

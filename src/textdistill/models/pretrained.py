@@ -29,7 +29,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from textdistill.config import EncoderSpec
 from textdistill.errors import TextdistillError
-from textdistill.io import atomic_dir, sha256, write_json
+from textdistill.io import atomic_dir, save_tokenizer, sha256, write_json
 
 if TYPE_CHECKING:  # importing these costs seconds at start-up (transformers' model machinery)
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -52,10 +52,6 @@ LAYER_STACKS: dict[str, tuple[str, str]] = {
     "bert": ("encoder.layer", "num_hidden_layers"),
     "distilbert": ("transformer.layer", "n_layers"),
 }
-
-# Facts about how a tokenizer was loaded (e.g. HF_HUB_OFFLINE) that save_pretrained would
-# otherwise write into tokenizer_config.json, making the output depend on the environment.
-_TOKENIZER_LOAD_KEYS = ("local_files_only", "is_local")
 
 
 class EncoderError(TextdistillError):
@@ -82,9 +78,7 @@ def materialize_encoder(spec: EncoderSpec, out_dir: Path, *, cache_dir: Path | N
     with atomic_dir(out_dir) as tmp:
         # transformers >= 5 always writes safetensors (there is no pickle option left).
         model.save_pretrained(tmp)
-        for key in _TOKENIZER_LOAD_KEYS:
-            tokenizer.init_kwargs.pop(key, None)
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)
         if not (tmp / WEIGHTS).is_file():
             written = sorted(p.name for p in tmp.iterdir())
             raise EncoderError(f"saving the encoder did not produce a single {WEIGHTS}: {written}")

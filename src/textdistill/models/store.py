@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer
 
 from textdistill.errors import TextdistillError
-from textdistill.io import atomic_dir, read_json, write_json
+from textdistill.io import atomic_dir, read_json, save_tokenizer, write_json
 from textdistill.models.cnn import build_student
 from textdistill.models.vdcnn import VDCNN
 
@@ -63,7 +63,7 @@ def save_model(
         state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
         save_file(state, tmp / WEIGHTS)
         write_json(tmp / SPEC, spec)
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)
 
 
 class EncoderVDCNN(nn.Module):
