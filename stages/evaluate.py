@@ -24,6 +24,12 @@ PathOption = click.Path(path_type=Path)
 @click.option("--finetune", "finetune_dir", type=PathOption, required=True, help="metrics/finetune")
 @click.option("--teacher", type=PathOption, required=True, help="metrics/teacher.json")
 @click.option("--students", type=PathOption, required=True, help="metrics/students")
+@click.option(
+    "--teacher-logits",
+    type=PathOption,
+    required=True,
+    help="metrics/teacher_logits.json (an ensemble teacher's scores and cost)",
+)
 @click.option("--multitask", type=PathOption, required=True, help="metrics/multitask")
 @click.option(
     "--summary", "summary_path", type=PathOption, required=True, help="metrics/summary.json"
@@ -39,6 +45,7 @@ def main(
     finetune_dir: Path,
     teacher: Path,
     students: Path,
+    teacher_logits: Path,
     multitask: Path,
     summary_path: Path,
     table: Path,
@@ -47,7 +54,7 @@ def main(
     params_file: str,
 ) -> None:
     params = load_params(params_file)
-    entries = pipeline_entries(params, finetune_dir, teacher, students)
+    entries = pipeline_entries(params, finetune_dir, teacher, students, teacher_logits)
     board = leaderboard(entries)
     smoke = {entry.task: params.is_sample(entry.task) for entry in entries}
     tasks = multitask_rows(params, multitask)

@@ -1,5 +1,7 @@
-"""Stage teacher_logits: the chosen teacher (`students.teacher`) run once, without gradients,
-over the transfer set and the validation and test texts; the students read these logits."""
+"""Stage teacher_logits: the chosen teacher (`students.teacher`: one model, or the ensemble of the
+finetune branch) run once, without gradients, over the transfer set and the validation and
+test texts; the students read these logits. Its metrics hold the teacher's own test scores, and
+for an ensemble what it costs (parameters, latency), so the leaderboard can show it."""
 
 from pathlib import Path
 
@@ -9,7 +11,14 @@ from textdistill.config import load_params
 from textdistill.devices import claimed_gpu
 from textdistill.errors import report_errors
 from textdistill.io import read_json, stage_outputs, write_json
-from textdistill.teaching import META, compute_teacher_logits, teacher_texts, write_logits
+from textdistill.teaching import (
+    META,
+    compute_teacher_logits,
+    ensemble_cost,
+    teacher_scores,
+    teacher_texts,
+    write_logits,
+)
 from textdistill.train import resolve_device, resolve_precision
 
 PathOption = click.Path(path_type=Path)
@@ -17,7 +26,10 @@ PathOption = click.Path(path_type=Path)
 
 @click.command()
 @click.option(
-    "--teacher", type=PathOption, required=True, help="models/teacher or models/finetune/<m>"
+    "--teacher",
+    type=PathOption,
+    required=True,
+    help="students.teacher: models/teacher, models/finetune/<m> or models/finetune (ensemble)",
 )
 @click.option("--transfer", type=PathOption, required=True, help="data/transfer/<dataset>")
 @click.option("--data", type=PathOption, required=True, help="data/prepared/<dataset>")
@@ -28,21 +40,27 @@ PathOption = click.Path(path_type=Path)
 def main(
     teacher: Path, transfer: Path, data: Path, out: Path, metrics: Path, params_file: str
 ) -> None:
-    config = load_params(params_file).teacher_config()  # the teacher's inference settings
+    params = load_params(params_file)
+    config = params.teacher_config()  # the teacher's inference settings
+    members = [teacher / name for name in params.teacher_ensemble()] or [teacher]
     classes = read_json(transfer / META)["classes"]
     texts = teacher_texts(transfer, data)
     with claimed_gpu(config.train.device):  # one GPU per process when experiments run side by side
         device = resolve_device(config.train.device)
         precision = resolve_precision(config.feature_precision, device)
         logits, figures = compute_teacher_logits(
-            teacher, texts, config.feature_batch_size, device, precision, classes
+            members, texts, config.feature_batch_size, device, precision, classes
         )
+    figures |= teacher_scores(logits, data, classes)
+    if len(members) > 1:  # one teacher's cost is in its own metrics
+        figures |= ensemble_cost(members, texts["test"][: config.latency_examples])
     with stage_outputs("teacher_logits", {"out": out, "metrics": metrics}) as staged:
         write_logits(logits, staged["out"])
         write_json(staged["metrics"], figures)
     click.echo(
         f"teacher_logits: {teacher} on {figures['rows']} texts in {figures['seconds']} s "
-        f"({figures['texts_per_s']} texts/s, {device.type} {precision})"
+        f"({figures['texts_per_s']} texts/s, {device.type} {precision}); "
+        f"its test accuracy {figures['test']['accuracy']:.4f}"
     )
 
 

@@ -88,7 +88,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     staged = root / "transfer"
     build_students_data(root / "prepared", root / "encoder", transfer(root), CLEAN, 16, staged)
     logits, _ = compute_teacher_logits(
-        root / "teacher",
+        [root / "teacher"],
         teacher_texts(staged, root / "prepared"),
         32,
         torch.device("cpu"),
@@ -168,7 +168,9 @@ def test_teacher_logits_come_from_the_saved_teacher_on_the_teachers_rendering(
     np.testing.assert_allclose(logits["test"], teacher.result.test_logits, rtol=1e-2, atol=1e-2)
     texts = teacher_texts(cache["transfer"], cache["prepared"])
     with pytest.raises(TextdistillError, match="classifies"):
-        compute_teacher_logits(cache["teacher"], texts, 8, torch.device("cpu"), "fp32", ["a", "b"])
+        compute_teacher_logits(
+            [cache["teacher"]], texts, 8, torch.device("cpu"), "fp32", ["a", "b"]
+        )
 
 
 @pytest.mark.filterwarnings("ignore:DIST with 2 classes")
@@ -352,7 +354,7 @@ def test_a_fine_tuned_encoder_teaches_through_the_same_path(
     )
     texts = teacher_texts(cache["transfer"], cache["prepared"])
     logits, figures = compute_teacher_logits(
-        tmp_path / "bert", texts, 8, torch.device("cpu"), "fp32", CLASSES
+        [tmp_path / "bert"], texts, 8, torch.device("cpu"), "fp32", CLASSES
     )
     encoded = tokenizer(
         texts["test"][:3], truncation=True, max_length=12, padding=True, return_tensors="pt"
@@ -366,6 +368,58 @@ def test_a_fine_tuned_encoder_teaches_through_the_same_path(
         cache["transfer"], tmp_path / "logits", "simpler_cnn", {}, TRAIN, build_loss("mse"), 0
     )
     assert student.result.extra["train_rows"] == len(logits["transfer"])
+
+
+def _fine_tuned(encoder: Path, seed: int, out: Path) -> Path:
+    """A classifier over `encoder` with a head drawn under `seed`, saved as the finetune stage
+    saves one (weights, tokenizer, model.json)."""
+    from textdistill.models.classifier import load_classifier, save_classifier
+
+    save_classifier(*load_classifier(encoder, CLASSES, seed=seed), out)
+    write_json(out / "model.json", {"kind": "finetune", "classes": CLASSES, "max_length": 12})
+    return out
+
+
+def test_an_ensemble_teaches_with_its_members_mean_logits(
+    cache: dict[str, Path], tmp_path: Path
+) -> None:
+    """`students.teacher: models/finetune`: the logits are the mean of the members' raw logits,
+    each member's pass is timed, and the ensemble's scores and cost are what its members give."""
+    from textdistill.evaluate import classification_metrics, count_parameters, fit_temperature
+    from textdistill.teaching import ensemble_cost, teacher_scores
+
+    members = [_fine_tuned(cache["encoder"], seed, tmp_path / f"m{seed}") for seed in (0, 1)]
+    texts = teacher_texts(cache["transfer"], cache["prepared"])
+    alone = [
+        compute_teacher_logits([m], texts, 8, torch.device("cpu"), "fp32", CLASSES)[0]
+        for m in members
+    ]
+    assert not np.allclose(alone[0]["test"], alone[1]["test"])  # two different teachers
+    logits, figures = compute_teacher_logits(
+        members, texts, 8, torch.device("cpu"), "fp32", CLASSES
+    )
+    for split in texts:
+        np.testing.assert_allclose(
+            logits[split], (alone[0][split] + alone[1][split]) / 2, rtol=1e-5, atol=1e-5
+        )
+    assert [m["teacher"] for m in figures["members"]] == [str(m) for m in members]
+    assert figures["seconds"] == pytest.approx(sum(m["seconds"] for m in figures["members"]))
+
+    scores = teacher_scores(logits, cache["prepared"], CLASSES)
+    labels = {
+        n: pd.read_parquet(cache["prepared"] / f"{n}.parquet")["label"] for n in ("val", "test")
+    }
+    temperature = fit_temperature(logits["val"], labels["val"].to_numpy())
+    assert scores["calibration"]["temperature"] == pytest.approx(temperature, abs=1e-4)
+    expected = classification_metrics(logits["test"] / temperature, labels["test"].to_numpy(), 2)
+    assert scores["test"] == pytest.approx(expected)
+    assert scores["test"]["accuracy"] == pytest.approx(
+        float((logits["test"].argmax(1) == labels["test"].to_numpy()).mean())
+    )
+
+    cost = ensemble_cost(members, texts["test"][:4])
+    assert cost["model"]["parameters"] == 2 * count_parameters(load_model(members[0])[0])
+    assert cost["cpu"]["latency_ms"] > 0 and cost["model"]["size_mb"] > 0
 
 
 def test_an_unlabelled_source_that_is_missing_or_not_utf8_is_named(tmp_path: Path) -> None:

@@ -200,7 +200,10 @@ def test_pipeline_entries_take_the_source_from_each_branchs_dataset(tmp_path: Pa
             "loss": "ce",
         }
     )
-    entries = pipeline_entries(params, tmp_path / "ft", tmp_path / "teacher.json", tmp_path / "st")
+    entries = pipeline_entries(
+        params, tmp_path / "ft", tmp_path / "teacher.json", tmp_path / "st", tmp_path / "tl.json"
+    )
+    assert "finetune/ensemble" not in {e.name for e in entries}  # the VDCNN teaches
     sources = {e.name: e.source for e in entries}
     assert sources["finetune/bert"] is None
     # The quick profile's teacher reads MiniLM features: a stand-in for the source's BERT.
@@ -209,6 +212,34 @@ def test_pipeline_entries_take_the_source_from_each_branchs_dataset(tmp_path: Pa
     board = leaderboard(entries).set_index("name")
     assert board["source_accuracy"].isna()["finetune/bert"]  # 0.88 is Amazon's, not SST-2's
     assert board.loc["student/simple_cnn-dist", "source_accuracy"] == 0.9225
+
+
+def test_an_ensemble_teacher_is_a_row_and_its_students_are_compressed_from_it(
+    tmp_path: Path,
+) -> None:
+    """`students.teacher: models/finetune`: the ensemble's row comes from the teacher_logits
+    metrics (scores and cost, no training seconds of its own); students compare with it."""
+    four_models(tmp_path)
+    metrics(tmp_path / "tl.json", 0.91, 25_000_000, 25.0)
+    logits = json.loads((tmp_path / "tl.json").read_text())
+    del logits["train"]  # the teacher_logits stage trains nothing
+    (tmp_path / "tl.json").write_text(json.dumps(logits))
+    metrics(tmp_path / "st/simple_cnn-mse.json", 0.90, 1_000_000, 0.5)
+    params = quick_params_with(
+        {"finetune.dataset": "agnews", "students.teacher": "models/finetune"}
+    )
+    entries = pipeline_entries(
+        params, tmp_path / "ft", tmp_path / "teacher.json", tmp_path / "st", tmp_path / "tl.json"
+    )
+    ensemble = next(e for e in entries if e.name == "finetune/ensemble")
+    assert ensemble.metrics_path == tmp_path / "tl.json" and ensemble.task == "agnews"
+    board = leaderboard(entries).set_index("name")
+    assert board.loc["finetune/ensemble", "accuracy"] == 0.91
+    assert board.loc["student/simple_cnn-mse", "compression"] == 25.0
+    assert board.loc["student/simple_cnn-mse", "speedup"] == 50.0
+    markdown = render(board.reset_index(), {"agnews": False})
+    (row,) = [line for line in markdown.splitlines() if line.startswith("| finetune/ensemble")]
+    assert "| - |" in row  # no training seconds
 
 
 def test_the_sources_encoders_get_the_sources_figures_on_the_sources_data() -> None:

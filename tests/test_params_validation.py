@@ -147,6 +147,8 @@ CASES: list[tuple[str, tuple[str, Any], str]] = [
     ("teacher not a model dir", ("students.teacher", "models/vdcnn"), "students.teacher"),
     ("unknown fine-tuned teacher", ("students.teacher", "models/finetune/roberta"), "lists"),
     ("teacher on other data", ("students.teacher", "models/finetune/bert"), "finetune.dataset="),
+    ("ensemble on other data", ("students.teacher", "models/finetune"), "finetune.dataset="),
+    ("ensemble path typo", ("students.teacher", "models/finetune/"), "models/finetune (the ens"),
     # the transfer set
     ("mask probability > 1", ("transfer.augment.p_mask", 1.5), "transfer.augment.p_mask"),
     ("mask + replace > 1", ("transfer.augment.p_replace", 0.95), "p_mask + p_replace"),
@@ -385,3 +387,12 @@ def test_a_fine_tuned_teacher_on_the_students_data_is_accepted() -> None:
         edited(("finetune.dataset", "agnews"), ("students.teacher", "models/finetune/tinybert"))
     )
     assert params.students_config().teacher == "models/finetune/tinybert"
+    assert params.teacher_ensemble() == []
+
+
+def test_the_ensemble_of_the_finetune_branch_is_every_fine_tune_in_order() -> None:
+    params = parse_params(
+        edited(("finetune.dataset", "agnews"), ("students.teacher", "models/finetune"))
+    )
+    assert params.teacher_ensemble() == list(BASE["finetune"]["models"])
+    assert len(params.teacher_ensemble()) == 3

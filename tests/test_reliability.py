@@ -183,7 +183,8 @@ def test_two_queued_experiments_run_at_once_and_both_are_tracked(pipeline_clone:
 
 def test_students_distil_from_a_fine_tuned_encoder_chosen_in_params(pipeline_clone: Path) -> None:
     """`students.teacher: models/finetune/bert`: the fine-tune moves to the teacher's data, its
-    logits label the transfer set, and the students' compression is against it."""
+    logits label the transfer set, and the students' compression is against it; then the
+    ensemble of every fine-tune (`models/finetune`) teaches the same way."""
     repo = pipeline_clone
     done = run(
         [
@@ -210,4 +211,36 @@ def test_students_distil_from_a_fine_tuned_encoder_chosen_in_params(pipeline_clo
     student = board["student/simpler_cnn-mse"]
     assert float(student["compression"]) == pytest.approx(
         bert / float(student["parameters"]), rel=0.01
+    )
+
+    # The ensemble of every fine-tune (`models/finetune`): the fine-tunes are reused, only their
+    # logits (averaged), the students and the leaderboard rerun; the students compare with it.
+    done = run(
+        [
+            "dvc",
+            "exp",
+            "run",
+            "-S",
+            "finetune.dataset=agnews",
+            "-S",
+            "students.teacher=models/finetune",
+        ],
+        repo,
+        timeout=1500,
+    )
+    assert {"teacher_logits", "student@simpler_cnn-mse", "evaluate"} <= stages_run(done.stdout)
+    assert not any(stage.startswith("finetune@") for stage in stages_run(done.stdout))
+    logits = json.loads((repo / "metrics/teacher_logits.json").read_text())
+    tuned = [f"finetune/{name}" for name in ("bert", "distilbert", "tinybert")]
+    assert [m["teacher"] for m in logits["members"]] == [f"models/{name}" for name in tuned]
+    board = {
+        row["name"]: row
+        for row in csv.DictReader((repo / "metrics/leaderboard.csv").open(encoding="utf-8"))
+    }
+    ensemble = board["finetune/ensemble"]
+    assert float(ensemble["accuracy"]) == logits["test"]["accuracy"]
+    assert int(ensemble["parameters"]) == sum(int(board[name]["parameters"]) for name in tuned)
+    student = board["student/simpler_cnn-mse"]
+    assert float(student["compression"]) == pytest.approx(
+        float(ensemble["parameters"]) / float(student["parameters"]), rel=0.01
     )

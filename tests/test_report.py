@@ -107,6 +107,23 @@ def test_a_seed_run_twice_counts_once_the_newest_first() -> None:
     assert plain.seeds == (0,) and plain.accuracy == (0.8,)
 
 
+def test_an_ensemble_teacher_is_reported_from_its_teacher_logits_metrics() -> None:
+    """`students.teacher: models/finetune`: the ensemble's row, once per fine-tune seed."""
+    students = PARAMS["students"] | {"teacher": "models/finetune"}
+    finetune = {"dataset": "agnews", "models": {"bert": {}, "tinybert": {}}}
+    runs = []
+    for seed, accuracy in ((0, 0.91), (1, 0.92)):
+        data = experiment(f"s{seed}", seed, 0.8, 0.8, students=students, finetune=finetune)
+        rev = data["revs"][0]["data"]["metrics"]
+        rev["metrics/teacher_logits.json"] = {"data": metrics(accuracy)}
+        rev["metrics/finetune/bert.json"] = {"data": metrics(0.9)}
+        runs.append(data)
+    results = {r.name: r for r in model_results(list(parse_exp_show(exp_show(*runs))))}
+    ensemble = results["finetune/ensemble"]
+    assert ensemble.seeds == (0, 1) and ensemble.accuracy == (0.91, 0.92)
+    assert ensemble.dataset == "agnews" and ensemble.branch == "finetune"
+
+
 def test_students_seed_overrides_the_top_level_seed() -> None:
     students = PARAMS["students"] | {"seed": 7}
     (run,) = parse_exp_show(exp_show(experiment("s", 0, 0.8, 0.8, students=students)))

@@ -778,8 +778,10 @@ class TransferConfig(Section):
     seed: Annotated[int, Field(ge=0)] = 0
 
 
-# `students.teacher`: the model whose logits the students learn from.
+# `students.teacher`: the model whose logits the students learn from: the VDCNN, one fine-tuned
+# encoder (models/finetune/<name>), or the ensemble of every model the finetune branch trains.
 VDCNN_TEACHER = "models/teacher"
+FINETUNE_ENSEMBLE = "models/finetune"
 
 
 class MultitaskTask(Section):
@@ -832,8 +834,9 @@ class StudentsConfig(Section):
 
     archs: Annotated[list[StudentArch], Field(min_length=1)]
     kd_modes: Annotated[list[KDMode], Field(min_length=1)]
-    # The teacher they learn from: the VDCNN (models/teacher) or a fine-tuned encoder of the
-    # finetune branch (models/finetune/<name>, fine-tuned on the teacher's dataset).
+    # The teacher they learn from: the VDCNN (models/teacher), a fine-tuned encoder of the
+    # finetune branch (models/finetune/<name>, fine-tuned on the teacher's dataset), or the
+    # ensemble of all of them (models/finetune: their logits averaged).
     teacher: str = VDCNN_TEACHER
     # Per arch: its constructor params (STUDENT_PARAMS), and under `train` its own overrides of
     # `train` (students of different sizes converge at different learning rates).
@@ -978,16 +981,20 @@ class Params(Section):
         return errors
 
     def _teacher_choice_errors(self, choice: str) -> list[InitErrorDetails]:
-        """`students.teacher` is the VDCNN or a model of the finetune branch on the same data."""
+        """`students.teacher` is the VDCNN, or a model of the finetune branch on the same data,
+        or the ensemble of that branch's models."""
         loc = ("students", "teacher")
         if choice == VDCNN_TEACHER:
             return []
         match = FINETUNED_TEACHER.fullmatch(choice)
-        if match is None:
-            message = f"expected {VDCNN_TEACHER} or models/finetune/<one of finetune.models>"
+        if match is None and choice != FINETUNE_ENSEMBLE:
+            message = (
+                f"expected {VDCNN_TEACHER}, models/finetune/<one of finetune.models> or "
+                f"{FINETUNE_ENSEMBLE} (the ensemble of them all)"
+            )
             return [_problem(loc, message, choice)]
-        if self.finetune is None or match["name"] not in self.finetune.models:
-            listed = sorted(self.finetune.models) if self.finetune else []
+        listed = sorted(self.finetune.models) if self.finetune else []
+        if self.finetune is None or not listed or (match and match["name"] not in listed):
             return [_problem(loc, f"finetune.models lists {listed}", choice)]
         teacher_data = self.teacher.dataset if self.teacher else None
         if self.finetune.dataset != teacher_data:
@@ -1111,6 +1118,13 @@ class Params(Section):
 
     def students_config(self) -> StudentsConfig:
         return _present(self.students, "students")
+
+    def teacher_ensemble(self) -> list[str]:
+        """The members of the teacher when `students.teacher` is the ensemble of the finetune
+        branch (`FINETUNE_ENSEMBLE`): every `finetune.models` name, in order; else []."""
+        if self.students_config().teacher != FINETUNE_ENSEMBLE:
+            return []
+        return list(self.finetune_config().models)
 
     def transfer_config(self) -> TransferConfig:
         return self.transfer

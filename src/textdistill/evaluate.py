@@ -171,6 +171,11 @@ def confusion_table(
     return pd.DataFrame({"actual": names[labels], "predicted": names[predictions]})
 
 
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of parameters (tied weights counted once: `parameters()` yields them once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
 def directory_size_mb(path: Path, patterns: Sequence[str] = ("*.safetensors", "*.pt")) -> float:
     """Size of the weight files under `path`, in MB (what a user ships)."""
     total = sum(f.stat().st_size for pattern in patterns for f in Path(path).rglob(pattern))

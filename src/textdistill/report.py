@@ -214,7 +214,8 @@ def _without_seeds(params: Mapping[str, Any]) -> str:
 
 def model_results(runs: Sequence[Run]) -> list[ModelResult]:
     """Each model of a study, in the leaderboard's order, over the runs (seeds) that have it."""
-    from textdistill.leaderboard import distill_entries, finetune_entries
+    from textdistill.config import FINETUNE_ENSEMBLE
+    from textdistill.leaderboard import distill_entries, ensemble_entry, finetune_entries
 
     params = runs[0].params
     finetune, teacher, students = (params.get(k) or {} for k in ("finetune", "teacher", "students"))
@@ -224,6 +225,9 @@ def model_results(runs: Sequence[Run]) -> list[ModelResult]:
         str(finetune.get("dataset")),
         Path("metrics/finetune"),
     )
+    if students.get("teacher") == FINETUNE_ENSEMBLE:  # its scores: the teacher_logits metrics
+        loss, dataset = params.get("loss", "ce"), str(finetune.get("dataset"))
+        entries.append(ensemble_entry(dataset, loss, Path("metrics/teacher_logits.json")))
     if teacher:
         entries += distill_entries(
             students.get("archs", []),

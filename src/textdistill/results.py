@@ -17,17 +17,13 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from textdistill.evaluate import confusion_table
+from textdistill.evaluate import confusion_table, count_parameters
 from textdistill.io import atomic_path, sha256
 from textdistill.tracking import StageRun
 from textdistill.train import EpochRecord, FitResult
 
 CURVES = "curves.csv"
 CONFUSION = "confusion.csv"
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def fingerprint(params: Mapping[str, Any], files: Sequence[Path] = ()) -> str:

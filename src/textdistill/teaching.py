@@ -10,8 +10,8 @@ on it (stage `teacher_logits`), each computed once and cached.
 - `meta.json`: encoder, max length, classes, rows, and what was kept and dropped.
 
 `data/logits/<dataset>/<split>.npy` (N, classes) float32: the chosen teacher's logits (the VDCNN
-teacher or a fine-tuned encoder, `students.teacher`) on the transfer set's teacher_text and on
-the validation and test texts. Logits, not encoder features: 60,000 texts x 64 tokens x 384
+teacher, a fine-tuned encoder, or the ensemble of every fine-tuned encoder: `students.teacher`)
+on the transfer set's teacher_text and on the validation and test texts. Logits, not encoder features: 60,000 texts x 64 tokens x 384
 float16 features would be 3 GB, their logits are 1 MB.
 """
 
@@ -29,7 +29,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from textdistill.config import CleanConfig, TransferConfig, UnlabelledSource
-from textdistill.data.batching import Encoded, encode
+from textdistill.data.batching import Encoded, TextEncoder, encode
 from textdistill.data.clean import clean_texts
 from textdistill.data.formats import read_agnews_csv, read_fasttext
 from textdistill.data.prepare import read_prepared
@@ -42,6 +42,13 @@ from textdistill.data.transfer import (
     text_words,
 )
 from textdistill.errors import DataError, TextdistillError
+from textdistill.evaluate import (
+    classification_metrics,
+    count_parameters,
+    cpu_latency_ms,
+    directory_size_mb,
+    fit_temperature,
+)
 from textdistill.features import read_token_ids, tokenize_fixed
 from textdistill.io import read_json, resolve_in_project, write_json
 from textdistill.models.store import load_model
@@ -173,6 +180,48 @@ def teacher_texts(transfer_dir: Path, prepared_dir: Path) -> dict[str, list[str]
 
 
 def compute_teacher_logits(
+    teacher_dirs: Sequence[Path],
+    texts: dict[str, list[str]],
+    batch_size: int,
+    device: torch.device,
+    precision: str,
+    classes: Sequence[str],
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The saved teacher, or an ensemble of them, run without gradients over each split.
+
+    One directory: its logits. Several: an ensemble (Hinton et al. 2015, "Distilling the
+    Knowledge in a Neural Network", distil one), whose logits are the mean of its members' raw
+    logits, z = (1/M) sum_m z_m, the same for every loss (KD softens z, MSE regresses on it).
+    Each member is any model `load_model` reads, run in length-sorted batches. Returns the
+    logits and throughput figures (the whole pass and each member's).
+    """
+    passes = [
+        _teacher_pass(Path(d), texts, batch_size, device, precision, classes) for d in teacher_dirs
+    ]
+    if not passes:
+        raise TextdistillError("no teacher to compute logits with")
+    logits = {
+        name: np.mean([np.asarray(p[0][name], np.float64) for p in passes], axis=0).astype(
+            np.float32
+        )
+        for name in texts
+    }
+    seconds = sum(p[1]["seconds"] for p in passes)
+    rows = sum(len(split) for split in texts.values())
+    stats: dict[str, Any] = {
+        "teacher": ", ".join(str(d) for d in teacher_dirs),
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "texts_per_s": round(rows / max(seconds, 1e-9), 1),
+        "device": device.type,
+        "precision": precision,
+    }
+    if len(passes) > 1:
+        stats["members"] = [p[1] for p in passes]
+    return logits, stats
+
+
+def _teacher_pass(
     teacher_dir: Path,
     texts: dict[str, list[str]],
     batch_size: int,
@@ -180,8 +229,7 @@ def compute_teacher_logits(
     precision: str,
     classes: Sequence[str],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The saved teacher (any model `load_model` reads) run without gradients over each split,
-    in length-sorted batches. Returns the logits and throughput figures."""
+    """One teacher's logits on every split, and its seconds."""
     model, spec, tokenizer = load_model(teacher_dir)
     if list(spec["classes"]) != list(classes):
         raise TextdistillError(
@@ -194,16 +242,48 @@ def compute_teacher_logits(
         data = encode(tokenizer, split_texts, [0] * len(split_texts), spec["max_length"])
         logits[name] = predict_logits(model, data, MODEL_INPUTS, batch_size, device, precision)
     seconds = time.perf_counter() - start
-    rows = sum(len(values) for values in logits.values())
-    stats = {
-        "teacher": str(teacher_dir),
-        "rows": rows,
-        "seconds": round(seconds, 2),
-        "texts_per_s": round(rows / max(seconds, 1e-9), 1),
-        "device": device.type,
-        "precision": precision,
+    return logits, {"teacher": str(teacher_dir), "seconds": round(seconds, 2)}
+
+
+def teacher_scores(
+    logits: dict[str, np.ndarray], prepared_dir: Path, classes: Sequence[str]
+) -> dict[str, Any]:
+    """The teacher's test metrics as every trained model reports them: calibrated by the
+    temperature fitted on its validation logits (`evaluate.fit_temperature`), the raw loss and
+    ECE kept. For an ensemble these are its only metrics; for one teacher they repeat its own."""
+    _, splits = read_prepared(prepared_dir)
+    val_labels, test_labels = (splits[name]["label"].to_numpy() for name in ("val", "test"))
+    temperature = fit_temperature(logits["val"], val_labels)
+    raw = classification_metrics(logits["test"], test_labels, len(classes))
+    return {
+        "test": classification_metrics(logits["test"] / temperature, test_labels, len(classes)),
+        "calibration": {
+            "temperature": round(temperature, 4),
+            "uncalibrated": {"loss": raw["loss"], "ece": raw["ece"]},
+        },
     }
-    return logits, stats
+
+
+def ensemble_cost(teacher_dirs: Sequence[Path], texts: Sequence[str]) -> dict[str, Any]:
+    """What running the teacher costs a user, as a leaderboard row reports it: the members'
+    parameters and weight files summed, and the CPU latency of one raw text through every
+    member in turn (each tokenizing it itself), batch size 1, one thread."""
+    members = [load_model(Path(d)) for d in teacher_dirs]
+    encoders = [TextEncoder(tokenizer, spec["max_length"]) for _, spec, tokenizer in members]
+    models = [model.to("cpu").eval() for model, _, _ in members]
+
+    @torch.inference_mode()
+    def predict_one(i: int) -> None:
+        for model, encoder in zip(models, encoders, strict=True):
+            model(*encoder([texts[i]]))
+
+    return {
+        "model": {
+            "parameters": sum(count_parameters(model) for model in models),
+            "size_mb": round(sum(directory_size_mb(Path(d)) for d in teacher_dirs), 3),
+        },
+        "cpu": cpu_latency_ms(predict_one, len(texts)),
+    }
 
 
 def write_logits(logits: dict[str, np.ndarray], out_dir: Path) -> None:
