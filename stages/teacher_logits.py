@@ -42,7 +42,8 @@ def main(
 ) -> None:
     params = load_params(params_file)
     config = params.teacher_config()  # the teacher's inference settings
-    members = [teacher / name for name in params.teacher_ensemble()] or [teacher]
+    ensemble = params.teacher_ensemble()  # [] for one teacher
+    members = [teacher / name for name in ensemble] or [teacher]
     classes = read_json(transfer / META)["classes"]
     texts = teacher_texts(transfer, data)
     with claimed_gpu(config.train.device):  # one GPU per process when experiments run side by side
@@ -52,7 +53,7 @@ def main(
             members, texts, config.feature_batch_size, device, precision, classes
         )
     figures |= teacher_scores(logits, data, classes)
-    if len(members) > 1:  # one teacher's cost is in its own metrics
+    if ensemble:  # one teacher's cost is in its own metrics; an ensemble (even of one) has none
         figures |= ensemble_cost(members, texts["test"][: config.latency_examples])
     with stage_outputs("teacher_logits", {"out": out, "metrics": metrics}) as staged:
         write_logits(logits, staged["out"])

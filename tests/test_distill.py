@@ -16,7 +16,7 @@ from textdistill.distill import train_student, train_teacher
 from textdistill.errors import TextdistillError
 from textdistill.evaluate import softmax
 from textdistill.features import compute_features, load_features
-from textdistill.io import write_json
+from textdistill.io import read_json, write_json
 from textdistill.losses import build_loss
 from textdistill.models.pretrained import materialize_named
 from textdistill.models.store import EncoderVDCNN, load_model, record_calibration, save_model
@@ -30,6 +30,7 @@ from textdistill.teaching import (
     write_logits,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["sports", "tech"]
 CLEAN = CleanConfig(pattern=r"[^\w\s]", replacement="", lowercase=False)
 TRAIN = TrainConfig(epochs=2, batch_size=8, lr=1e-3, eval_batch_size=16, device="cpu")
@@ -420,6 +421,36 @@ def test_an_ensemble_teaches_with_its_members_mean_logits(
     cost = ensemble_cost(members, texts["test"][:4])
     assert cost["model"]["parameters"] == 2 * count_parameters(load_model(members[0])[0])
     assert cost["cpu"]["latency_ms"] > 0 and cost["model"]["size_mb"] > 0
+
+
+def test_an_ensemble_of_one_fine_tune_still_reports_its_cost(
+    cache: dict[str, Path], tmp_path: Path
+) -> None:
+    """The teacher_logits stage with `students.teacher: models/finetune` and one fine-tune: the
+    leaderboard shows the ensemble row whatever its size, so its metrics must hold its cost (a
+    one-member ensemble once lost it and evaluate failed on the missing key)."""
+    import yaml
+    from click.testing import CliRunner
+
+    from stages.teacher_logits import main as teacher_logits_main
+    from textdistill.evaluate import count_parameters
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["finetune"] |= {"dataset": params["teacher"]["dataset"], "models": {"bert": {}}}
+    params["students"]["teacher"] = "models/finetune"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    member = _fine_tuned(cache["encoder"], 0, tmp_path / "finetune" / "bert")
+    metrics = tmp_path / "teacher_logits.json"
+    args = ["--teacher", tmp_path / "finetune", "--transfer", cache["transfer"]]
+    args += ["--data", cache["prepared"], "--out", tmp_path / "logits", "--metrics", metrics]
+    done = CliRunner().invoke(
+        teacher_logits_main, [str(a) for a in args] + ["--params", str(tmp_path / "params.yaml")]
+    )
+    assert done.exit_code == 0, done.output
+    figures = read_json(metrics)
+    assert figures["teacher"] == str(member)
+    assert figures["model"]["parameters"] == count_parameters(load_model(member)[0])
+    assert figures["cpu"]["latency_ms"] > 0
 
 
 def test_an_unlabelled_source_that_is_missing_or_not_utf8_is_named(tmp_path: Path) -> None:
