@@ -233,12 +233,19 @@ def test_each_variant_study_is_paired_with_the_main_one_by_seed() -> None:
         experiment(f"m{seed}", seed, 0.80 + d, 0.85 + d, students=PARAMS["students"] | pca)
         for seed, d in ((0, 0.0), (1, 0.01), (2, 0.02))
     ]
-    random = [experiment(f"r{seed}", seed, 0.70, 0.78) for seed in (0, 1)]
+    frozen = {"model": {"simpler_cnn": {"freeze_embedding": True}}}
+    random = [
+        experiment(f"r{seed}", seed, 0.70, 0.78, students=PARAMS["students"] | frozen)
+        for seed in (0, 1)
+    ]
     runs = list(parse_exp_show(exp_show(*main, *random)))
     groups = studies(runs, "real")
     assert [len(g) for g in groups] == [3, 2]
     (found,) = ablations(groups[0], groups[1:])
-    assert found.changes == ("students.model.simpler_cnn.embedding_init: teacher_pca -> -",)
+    assert found.changes == (  # as `-S` writes them
+        "students.model.simpler_cnn.embedding_init: teacher_pca -> (unset)",
+        "students.model.simpler_cnn.freeze_embedding: (unset) -> true",
+    )
     by_pair = {(p.model, p.baseline): p for p in found.pairs}
     same = by_pair[("student/simpler_cnn-none", "student/simpler_cnn-none")]
     assert same.seeds == (0, 1) and same.differences == pytest.approx((0.10, 0.11))
@@ -246,7 +253,7 @@ def test_each_variant_study_is_paired_with_the_main_one_by_seed() -> None:
     best = by_pair[("student/simpler_cnn-kd", "student/simpler_cnn-none")]
     assert best.differences == pytest.approx((0.15, 0.16))
     table = "\n".join(_ablation_tables([found]))
-    assert "`students.model.simpler_cnn.embedding_init: teacher_pca -> -`" in table
+    assert "`students.model.simpler_cnn.embedding_init: teacher_pca -> (unset)`" in table
     assert "| student/simpler_cnn-kd | student/simpler_cnn-none | 0, 1 | +15.50 |" in table
     best_line = next(line for line in table.splitlines() if "| +15.50 |" in line)
     assert best_line.endswith("| main better |")

@@ -414,7 +414,7 @@ def ablations(main: Sequence[Run], others: Sequence[Sequence[Run]]) -> list[Abla
         theirs = {r.name: r for r in models if r.branch == "student"}
         params = study_keys(runs[0].params)
         changes = tuple(
-            f"{key}: {base.get(key, '-')} -> {params.get(key, '-')}"
+            f"{key}: {_shown(base, key)} -> {_shown(params, key)}"
             for key in sorted(set(base) | set(params))
             if base.get(key) != params.get(key)
         )
@@ -715,6 +715,11 @@ def _removed_root(key: str, ours: Mapping[str, Any]) -> str:
         if not any(k == prefix or k.startswith(prefix + ".") for k in ours):
             return prefix
     return key
+
+
+def _shown(params: Mapping[str, Any], key: str) -> str:
+    """A param's value as a `-S` override writes it (`true`, `[a,b]`), or `(unset)`."""
+    return _hydra_value(params[key]) if key in params else "(unset)"
 
 
 def _hydra_value(value: Any) -> str:
