@@ -191,6 +191,11 @@ def non_embedding_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if id(p) not in embedded)
 
 
+def run_tokens_per_s(run: dict[str, Any]) -> float:
+    """A run's steady tokens/s (after the first epoch), or its overall figure with one epoch."""
+    return run["steady_tokens_per_s"] or run["tokens_per_s"]
+
+
 def gpu_fraction_of_peak(run: dict[str, Any]) -> float | None:
     """Training FLOPs ~ 6 x non-embedding parameters x tokens (Kaplan et al. 2020; attention
     scores left out, a few % at 128 tokens), over the GPU's dense bf16 peak; at the steady
@@ -199,8 +204,7 @@ def gpu_fraction_of_peak(run: dict[str, Any]) -> float | None:
     peak = next((tflops for key, tflops in PEAK_BF16_TFLOPS.items() if key in name), None)
     if peak is None:
         return None
-    tokens_per_s = run["steady_tokens_per_s"] or run["tokens_per_s"]
-    achieved = 6 * run["non_embedding_parameters"] * tokens_per_s / 1e12
+    achieved = 6 * run["non_embedding_parameters"] * run_tokens_per_s(run) / 1e12
     return round(achieved / peak, 4)
 
 
@@ -291,11 +295,7 @@ def compile_summary(runs: dict[str, dict[str, Any]], args: argparse.Namespace) -
     """Compiled over eager at the steady throughput, and each one's fraction of the bf16 peak."""
     eager, compiled = (runs[name] for name in COMPILE_PAIR)
     summary: dict[str, Any] = {
-        "compiled_over_eager_speed": round(
-            (compiled["steady_tokens_per_s"] or compiled["tokens_per_s"])
-            / (eager["steady_tokens_per_s"] or eager["tokens_per_s"]),
-            3,
-        ),
+        "compiled_over_eager_speed": round(run_tokens_per_s(compiled) / run_tokens_per_s(eager), 3),
         "compiled_minus_eager_accuracy_points": round(
             100 * (compiled["test_accuracy"] - eager["test_accuracy"]), 2
         ),
