@@ -12,7 +12,12 @@ moved by more than `--tolerance` points (0 otherwise).
 
 Comparing runs of one machine tells whether the pipeline is deterministic there; comparing a
 machine with a different CPU tells how far float rounding (kernels differ between CPUs) moves
-each model, which a recipe that converges keeps small.
+each model, which a recipe that converges keeps small. Without a second machine, cap the
+kernels' instruction set for both the run and the check: the CPU then rounds as one without
+AVX-512 would (each metrics file and this check record the kernels and caps in `machine`):
+
+    export ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+    make repro && python benchmarks/reproduce_check.py
 """
 
 from __future__ import annotations
@@ -65,10 +70,18 @@ def compare(tree: Path, repo: Path, rev: str = "HEAD") -> list[dict[str, Any]]:
                 "reproduced": here,
                 "difference_points": round(100 * (here - before), 2),
                 "best_epoch": [theirs.get("best_epoch"), ours.get("best_epoch")],
-                "committed_on": theirs.get("machine", {}).get("cpu"),
+                "committed_on": measured_on(theirs),
+                "reproduced_on": measured_on(ours),
             }
         )
     return rows
+
+
+def measured_on(metrics: Mapping[str, Any]) -> str | None:
+    """The CPU a metrics file was measured on, and its kernels where the file records them."""
+    found = metrics.get("machine") or {}
+    cpu, kernels = found.get("cpu"), found.get("kernels")
+    return f"{cpu}; kernels {kernels}" if cpu and kernels else cpu
 
 
 def worst(rows: list[dict[str, Any]]) -> float:
@@ -100,7 +113,7 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=1.0, help="points of test accuracy")
     parser.add_argument("--tree", type=Path, default=REPO, help="the checkout that reproduced")
     parser.add_argument(
-        "--out", type=Path, help="default: benchmarks/reproduce_<commit>_<cpu>.json"
+        "--out", type=Path, help="default: benchmarks/reproduce_<commit>_<cpu>_<kernels>.json"
     )
     args = parser.parse_args()
     rows = compare(args.tree, REPO, args.rev)
@@ -116,7 +129,7 @@ def main() -> None:
         "worst_points": worst(rows),
         "models": rows,
     }
-    name = f"reproduce_{report['reproduced_at']}_{slug(here['cpu'])}.json"
+    name = f"reproduce_{report['reproduced_at']}_{slug(here['cpu'])}_{slug(here['kernels'])}.json"
     out = args.out or REPO / "benchmarks" / name
     write_json(out, report)
     print(table(rows, args.tolerance))

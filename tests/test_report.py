@@ -183,6 +183,19 @@ def test_render_names_the_commands_the_machine_and_each_verdict() -> None:
     assert "![accuracy against c.svg](c.svg)" in text
 
 
+def test_the_machine_names_the_kernels_its_figures_were_computed_with() -> None:
+    # Float rounding follows the kernels' instruction set as much as the CPU: a run capped to
+    # AVX2 on an AVX-512 CPU must not read as that CPU's native run.
+    run = experiment("s0", 0, 0.80, 0.82)
+    capped = "AVX2 (ATEN_CPU_CAPABILITY=avx2)"
+    for metrics_file in run["revs"][0]["data"]["metrics"].values():
+        metrics_file["data"]["machine"]["kernels"] = capped
+    runs = list(parse_exp_show(exp_show(run)))
+    results = model_results(runs)
+    text = render("real", runs, results, paired_differences(results), {}, [])
+    assert f"Test CPU (2 CPUs; kernels {capped}; torch 2.13.0)" in text
+
+
 AGNEWS_FILES = {
     "format": "agnews_csv",
     "classes": ["World", "Sports", "Business", "Sci/Tech"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textdistill.results import cpu_name
+from textdistill.results import cpu_kernels, cpu_name, machine
 
 PROCESSOR = """processor\t: {n}
 vendor_id\t: AuthenticAMD
@@ -46,3 +46,16 @@ def test_a_cpuinfo_without_a_model_name_names_nothing() -> None:
     # e.g. some ARM kernels: machine() then falls back to platform's name.
     assert cpu_name("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd\n") == ""
     assert cpu_name("") == ""
+
+
+def test_the_kernels_name_their_instruction_set_and_every_cap_set_on_them() -> None:
+    assert cpu_kernels("AVX512", {}) == "AVX512"
+    assert cpu_kernels("AVX512", {"ONEDNN_MAX_CPU_ISA": "", "OMP_NUM_THREADS": "1"}) == "AVX512"
+    capped = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    assert cpu_kernels("AVX2", capped) == "AVX2 (ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2)"
+
+
+def test_the_machine_reports_the_kernels_torch_dispatches_to() -> None:
+    import torch
+
+    assert machine()["kernels"].split()[0] == torch.backends.cpu.get_cpu_capability()

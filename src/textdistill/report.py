@@ -615,7 +615,9 @@ def _machine(run: Run) -> str:
         machine = data.get("machine")
         if machine:
             gpu = "" if machine.get("gpu") in (None, "none") else f", {machine['gpu']}"
-            return f"{machine['cpu']} ({machine['cpus']} CPUs{gpu}; torch {machine['torch']})"
+            kernels = f"; kernels {machine['kernels']}" if machine.get("kernels") else ""
+            cpus = f"{machine['cpus']} CPUs{gpu}{kernels}"
+            return f"{machine['cpu']} ({cpus}; torch {machine['torch']})"
     return "not recorded"
 
 

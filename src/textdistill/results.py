@@ -73,7 +73,8 @@ def calibration(result: FitResult) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    """What the figures were measured on: CPU model and count (latency is CPU), GPU, torch."""
+    """What the figures were measured on: CPU model and count (latency is CPU), the CPU
+    kernels' instruction set, GPU, torch."""
     import os
     import platform
 
@@ -83,7 +84,33 @@ def machine() -> dict[str, Any]:
     text = cpuinfo.read_text() if cpuinfo.is_file() else ""
     cpu = cpu_name(text) or platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return {"cpu": cpu, "cpus": os.cpu_count() or 0, "gpu": gpu, "torch": torch.__version__}
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count() or 0,
+        "kernels": cpu_kernels(torch.backends.cpu.get_cpu_capability(), os.environ),
+        "gpu": gpu,
+        "torch": torch.__version__,
+    }
+
+
+# Variables that cap the instruction set of torch's CPU kernels: ATen's vectorised ops
+# (softmax, layer norm, reductions), oneDNN's (convolutions) and MKL's (BLAS). Capped, a CPU
+# runs, and rounds, as one without the newer instructions would: a second machine's kernels
+# on the first machine, e.g. `ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2` on an AVX-512 CPU.
+KERNEL_CAPS = (
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+    "MKL_ENABLE_INSTRUCTIONS",
+)
+
+
+def cpu_kernels(capability: str, environ: Mapping[str, str]) -> str:
+    """ATen's CPU ``capability`` ("AVX512", "AVX2", "DEFAULT"...) and the caps set in
+    ``environ``, e.g. "AVX2 (ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2)": float results
+    depend on the kernels as much as on the CPU, so a figure names both."""
+    caps = [f"{name}={environ[name]}" for name in KERNEL_CAPS if environ.get(name)]
+    return f"{capability} ({', '.join(caps)})" if caps else capability
 
 
 # Instruction sets that decide how fast bf16 runs on a CPU (without them it is emulated).
