@@ -16,12 +16,19 @@ params overrides (dotted keys, YAML values, as `dvc exp run -S`):
         --recipe linear students.train.schedule=linear students.train.warmup_ratio=0.1
 
 Writes benchmarks/recipe_stability.json (--out) and prints a table.
+
+Another machine's kernels on this one: `--threads 1` in a workspace that ran `make repro`
+with the kernels capped (`ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`, set for this
+script too) and in one that ran it natively, then `--against` the native run's JSON: each
+seed's test accuracy under the capped kernels minus the native one, the teacher's own
+difference included (each workspace trained its own), as on a second machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import shlex
 import statistics
 import sys
@@ -78,50 +85,92 @@ def measure(
     arch: str,
     kd: str,
     seeds: Sequence[int],
+    threads: Sequence[int] = THREADS,
 ) -> dict[str, Any]:
-    """Each seed on every thread count in THREADS, and the summary over seeds."""
+    """Each seed on every thread count in `threads`, and the summary over seeds."""
     runs = []
     for seed in seeds:
         params = Params.model_validate(with_overrides(raw, [*overrides, f"students.seed={seed}"]))
         run: dict[str, Any] = {"seed": seed}
-        for threads in THREADS:
-            torch.set_num_threads(threads)
+        for count in threads:
+            torch.set_num_threads(count)
             accuracy, best_epoch = student_accuracy(params, arch, kd)
-            run[f"threads_{threads}"] = {"test_accuracy": accuracy, "best_epoch": best_epoch}
-            print(f"  {arch}-{kd} seed {seed}, {threads} thread(s): {accuracy:.4f}", flush=True)
-        run["rounding_points"] = round(
-            100 * (run["threads_1"]["test_accuracy"] - run["threads_2"]["test_accuracy"]), 2
-        )
+            run[f"threads_{count}"] = {"test_accuracy": accuracy, "best_epoch": best_epoch}
+            print(f"  {arch}-{kd} seed {seed}, {count} thread(s): {accuracy:.4f}", flush=True)
+        if len(threads) > 1:  # the last thread count against the first
+            first, last = (
+                run[f"threads_{count}"]["test_accuracy"] for count in (threads[0], threads[-1])
+            )
+            run["rounding_points"] = round(100 * (last - first), 2)
         runs.append(run)
-    return {"arch": arch, "kd": kd, "runs": runs, **summary(runs)}
+    return {"arch": arch, "kd": kd, "runs": runs, **summary(runs, threads)}
 
 
-def summary(runs: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Mean and sample sd of the 2-thread test accuracy over seeds (points), and the mean and
-    largest rounding difference."""
-    accuracies = [100 * run["threads_2"]["test_accuracy"] for run in runs]
-    rounding = [abs(run["rounding_points"]) for run in runs]
-    return {
+def summary(runs: Sequence[dict[str, Any]], threads: Sequence[int] = THREADS) -> dict[str, float]:
+    """Mean and sample sd of the first thread count's test accuracy over seeds (points), and
+    with several counts the mean and largest rounding difference."""
+    accuracies = [100 * run[f"threads_{threads[0]}"]["test_accuracy"] for run in runs]
+    found = {
         "mean_points": round(statistics.mean(accuracies), 2),
         "seed_sd_points": round(statistics.stdev(accuracies), 2) if len(runs) > 1 else 0.0,
-        "rounding_mean_abs_points": round(statistics.mean(rounding), 2),
-        "rounding_max_abs_points": max(rounding),
     }
+    return found | spread(runs, "rounding_points", "rounding")
+
+
+def spread(runs: Sequence[dict[str, Any]], key: str, name: str) -> dict[str, float]:
+    """The mean and largest absolute `key` of the runs that have one, as `<name>_*_points`."""
+    values = [abs(run[key]) for run in runs if key in run]
+    if not values:
+        return {}
+    return {
+        f"{name}_mean_abs_points": round(statistics.mean(values), 2),
+        f"{name}_max_abs_points": max(values),
+    }
+
+
+def against(
+    recipes: dict[str, list[dict[str, Any]]], threads: Sequence[int], other: dict[str, Any]
+) -> None:
+    """Add to each run its test accuracy minus the same recipe, student and seed's in `other`
+    (another workspace's JSON of this script; the first thread count of each), in points."""
+    theirs_threads = other["threads"][0]
+    theirs = {
+        (name, r["arch"], r["kd"], run["seed"]): run[f"threads_{theirs_threads}"]
+        for name, results in other["recipes"].items()
+        for r in results
+        for run in r["runs"]
+    }
+    for name, results in recipes.items():
+        for r in results:
+            for run in r["runs"]:
+                found = theirs.get((name, r["arch"], r["kd"], run["seed"]))
+                if found is None:
+                    continue
+                ours = run[f"threads_{threads[0]}"]["test_accuracy"]
+                run["against_points"] = round(100 * (ours - found["test_accuracy"]), 2)
+                run["against_best_epoch"] = found["best_epoch"]
+            r |= spread(r["runs"], "against_points", "against")
 
 
 def table(recipes: dict[str, list[dict[str, Any]]]) -> str:
     lines = [
-        "| recipe | student | seeds | test acc (mean +- sd) | rounding: mean, max |",
-        "|---|---|---:|---:|---:|",
+        "| recipe | student | seeds | test acc (mean +- sd) | rounding: mean, max "
+        "| against: mean, max |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for name, results in recipes.items():
         for r in results:
             lines.append(
                 f"| {name} | {r['arch']}-{r['kd']} | {len(r['runs'])} "
                 f"| {r['mean_points']:.2f} +- {r['seed_sd_points']:.2f} "
-                f"| {r['rounding_mean_abs_points']:.2f}, {r['rounding_max_abs_points']:.2f} |"
+                f"| {_pair(r, 'rounding')} | {_pair(r, 'against')} |"
             )
     return "\n".join(lines)
+
+
+def _pair(result: dict[str, Any], name: str) -> str:
+    mean = result.get(f"{name}_mean_abs_points")
+    return "-" if mean is None else f"{mean:.2f}, {result[f'{name}_max_abs_points']:.2f}"
 
 
 def main() -> None:
@@ -134,22 +183,28 @@ def main() -> None:
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/recipe_stability.json"))
+    parser.add_argument("--threads", nargs="+", type=int, default=list(THREADS))
+    parser.add_argument(
+        "--against", type=Path, help="another workspace's JSON of this script to compare with"
+    )
     args = parser.parse_args()
     raw = read_yaml(args.params.read_text())
     recipes: dict[str, list[dict[str, Any]]] = {}
     for name, *overrides in args.recipe:
         print(f"recipe {name}: {' '.join(overrides) or '(params as they are)'}", flush=True)
         recipes[name] = [
-            measure(raw, overrides, arch, kd, args.seeds) | {"set": overrides}
+            measure(raw, overrides, arch, kd, args.seeds, args.threads) | {"set": overrides}
             for arch in args.arch
             for kd in args.kd
         ]
+    if args.against:
+        against(recipes, args.threads, json.loads(args.against.read_text()))
     write_json(
         args.out,
         {
             "machine": machine(),
             "command": shlex.join(["python", *sys.argv]),
-            "threads": list(THREADS),
+            "threads": args.threads,
             "recipes": recipes,
         },
     )

@@ -129,7 +129,8 @@ def main() -> None:
         "worst_points": worst(rows),
         "models": rows,
     }
-    name = f"reproduce_{report['reproduced_at']}_{slug(here['cpu'])}_{slug(here['kernels'])}.json"
+    kernels = slug(here["kernels"].split()[0]) + ("_capped" if "(" in here["kernels"] else "")
+    name = f"reproduce_{report['reproduced_at']}_{slug(here['cpu'])}_{kernels}.json"
     out = args.out or REPO / "benchmarks" / name
     write_json(out, report)
     print(table(rows, args.tolerance))
