@@ -31,17 +31,18 @@ def main(
     stage = f"prepare@{dataset}"
     stage_params = {"dataset": dataset, "prepare": config.model_dump()}
     targets = {"data": out, "metrics": metrics, "report": report_path}
-    with stage_run(stage, stage_params) as run:
-        with stage_outputs(stage, targets) as staged:  # all three, or none
-            data = prepare(raw, config)
-            for warning in class_warnings(data):
-                click.echo(f"warning: {dataset}: {warning}", err=True)
-            write_prepared(data, staged["data"])
-            write_json(staged["metrics"], data.metrics())
-            write_text(staged["report"], report(dataset, data, config.clean.pattern))
+    # All three outputs, or none. MLflow is logged to before they are swapped in, so a
+    # tracking failure leaves the old outputs as they were.
+    with stage_run(stage, stage_params) as run, stage_outputs(stage, targets) as staged:
+        data = prepare(raw, config)
+        for warning in class_warnings(data):
+            click.echo(f"warning: {dataset}: {warning}", err=True)
+        write_prepared(data, staged["data"])
+        write_json(staged["metrics"], data.metrics())
+        write_text(staged["report"], report(dataset, data, config.clean.pattern))
         run.log_metrics(data.metrics())
-        run.log_artifact(metrics)
-        run.log_artifact(report_path)
+        run.log_artifact(staged["metrics"], name=metrics.name)
+        run.log_artifact(staged["report"], name=report_path.name)
     rows = ", ".join(f"{name} {len(frame):,}" for name, frame in data.splits.items())
     click.echo(f"{dataset}: {rows} ({data.counts})")
 

@@ -1,14 +1,20 @@
-"""MLflow tracking: URI under the repo root, run names and tags, flattening, fail-fast server."""
+"""MLflow tracking: URI under the repo root, run names and tags, flattening, fail-fast server,
+keys MLflow accepts for any class name, and a stage that fails to track keeps its old outputs."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import CliRunner, Result
 
 from textdistill import tracking
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_uri_defaults_to_the_dvc_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -99,3 +105,139 @@ def test_a_run_shorter_than_one_sampling_interval_still_has_system_metrics(
     metrics = MlflowClient(f"sqlite:///{mlflow_db}").get_run(run_id).data.metrics
     assert metrics["system/cpu_utilization_percentage"] >= 0
     assert metrics["system/system_memory_usage_megabytes"] > 0
+
+
+# Class names MLflow refuses in a key as they are; "any label set" must still track.
+ODD_NAMES = ["pos!", "C++", "ok?", "a,b", "pos 👍", "x" * 300, "a//b", "x/", "..", "", "caf\udce9"]
+VALID_NAMES = ["class_balance.train.pos", "Sci/Tech", "a b:c-d_e.f", "négatif", "x" * 250]
+
+
+def test_mlflow_key_gives_keys_mlflow_accepts_distinct_and_valid_ones_unchanged() -> None:
+    from mlflow.utils.validation import (
+        _validate_length_limit,
+        _validate_metric_name,
+        _validate_param_name,
+    )
+
+    keys = [tracking.mlflow_key(f"class_balance.train.{name}") for name in ODD_NAMES]
+    for key in keys + [tracking.mlflow_key(name) for name in ODD_NAMES]:
+        _validate_metric_name(key)
+        _validate_param_name(key)
+        _validate_length_limit("key", 250, key)
+    assert len(set(keys)) == len(keys)
+    assert keys[:5] == [
+        "class_balance.train.pos_21_",
+        "class_balance.train.C_2b__2b_",
+        "class_balance.train.ok_3f_",
+        "class_balance.train.a_2c_b",
+        "class_balance.train.pos _1f44d_",
+    ]
+    assert [tracking.mlflow_key(name) for name in VALID_NAMES] == VALID_NAMES
+    assert tracking.mlflow_key("y" * 260) != tracking.mlflow_key("y" * 261)
+
+
+def test_odd_names_and_a_name_holding_an_escape_are_logged_as_distinct_keys(
+    mlflow_db: Path,
+) -> None:
+    from mlflow import MlflowClient
+
+    metrics = {"pos!": 1, "pos_21_": 2, "neg": 3}
+    params = {"labels": {"pos!": "a", "pos_21_": "b"}}
+    with tracking.stage_run("prepare@odd", params) as run:
+        run.log_metrics({"class_balance": {"train": metrics}})
+        run_id = run.run_id
+    data = MlflowClient(f"sqlite:///{mlflow_db}").get_run(run_id).data
+    logged = {key: value for key, value in data.metrics.items() if key.startswith("class_")}
+    assert sorted(logged.values()) == [1, 2, 3]
+    assert logged["class_balance.train.pos_21_"] == 2  # the valid name kept its key
+    assert logged["class_balance.train.neg"] == 3
+    assert sorted(data.params.values()) == ["a", "b"]
+    assert data.params["labels.pos_21_"] == "b"
+
+
+def _write_dataset(root: Path, classes: list[str], rows: int) -> Path:
+    """A table dataset `mine` with these classes, and params.yaml naming it; its path."""
+    lines = "".join(
+        f"text {i} {classes[i % len(classes)]},{classes[i % len(classes)]}\n" for i in range(rows)
+    )
+    (root / "train.csv").write_text("text,label\n" + lines, encoding="utf-8")
+    (root / "test.csv").write_text("text,label\n" + lines.replace("text", "test"), encoding="utf-8")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["download"]["mine"] = {
+        "format": "table",
+        "classes": classes,
+        "source": "files",
+        "files": {"train": str(root / "train.csv"), "test": str(root / "test.csv")},
+        "columns": {"text": "text", "label": "label"},
+    }
+    params["prepare"]["mine"] = {
+        "splits": {"train": "all", "val": 1, "test": "all", "test_from": "test"}
+    }
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _download_and_prepare(root: Path, params: Path) -> Result:
+    from stages.download import main as download_main
+    from stages.prepare import main as prepare_main
+
+    raw = str(root / "data/raw/mine")
+    done = CliRunner().invoke(download_main, ["mine", "--out", raw, "--params", str(params)])
+    assert done.exit_code == 0, done.output
+    args = ["mine", "--raw", raw, "--out", str(root / "data/prepared/mine")]
+    args += ["--metrics", str(root / "metrics/data/mine.json")]
+    args += ["--report", str(root / "reports/data/mine.md"), "--params", str(params)]
+    return CliRunner().invoke(prepare_main, args)
+
+
+def _outputs(root: Path) -> dict[str, bytes]:
+    paths = ["metrics/data/mine.json", "reports/data/mine.md"]
+    paths += [str(p.relative_to(root)) for p in (root / "data/prepared/mine").rglob("*")]
+    return {path: (root / path).read_bytes() for path in sorted(paths) if (root / path).is_file()}
+
+
+def test_prepare_tracks_classes_mlflow_refuses_in_keys(
+    mlflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # stage_outputs keeps its locks under .cache/
+    params = _write_dataset(tmp_path, ["neg", "pos!", "C++", "pos 👍"], 12)
+    done = _download_and_prepare(tmp_path, params)
+    assert done.exit_code == 0, done.output
+    client = MlflowClient(f"sqlite:///{mlflow_db}")
+    experiment = client.get_experiment_by_name("textdistill")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    written = json.loads((tmp_path / "metrics/data/mine.json").read_text(encoding="utf-8"))
+    balance = written["class_balance"]["train"]
+    assert set(balance) == {"neg", "pos!", "C++", "pos 👍"}
+    metrics = run.data.metrics
+    assert metrics["class_balance.train.pos_21_"] == balance["pos!"]
+    assert metrics["class_balance.train.C_2b__2b_"] == balance["C++"]
+    assert metrics["class_balance.train.pos _1f44d_"] == balance["pos 👍"]
+    assert metrics["class_balance.train.neg"] == balance["neg"]
+    artifacts = sorted(a.path for a in client.list_artifacts(run.info.run_id))
+    assert artifacts == ["mine.json", "mine.md"]  # the published names, not the staged ones
+
+
+def test_a_tracking_failure_in_prepare_leaves_the_earlier_outputs(
+    mlflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert (
+        _download_and_prepare(tmp_path, _write_dataset(tmp_path, ["neg", "pos"], 8)).exit_code == 0
+    )
+    before = _outputs(tmp_path)
+    assert "metrics/data/mine.json" in before and len(before) > 2
+
+    def fail(self: tracking.StageRun, metrics: object, step: int | None = None) -> None:
+        raise tracking.TrackingError("the tracking store went away")
+
+    monkeypatch.setattr(tracking.StageRun, "log_metrics", fail)
+    done = _download_and_prepare(tmp_path, _write_dataset(tmp_path, ["neg", "pos"], 20))
+    assert done.exit_code != 0
+    assert "the tracking store went away" in done.output
+    assert _outputs(tmp_path) == before

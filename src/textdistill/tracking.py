@@ -9,15 +9,23 @@
   `dvc.baseline_rev`, `git.commit`, `git.dirty`; params flattened to dotted keys.
 - The server is checked before a stage starts its work, so an unreachable tracking server
   fails in seconds, not after an hour of training.
+- Metric and param keys hold user-derived names (a dataset's classes: `pos!`, `C++`); each is
+  made one MLflow accepts by `mlflow_key`, which leaves an already valid key as it is.
 
 mlflow is imported lazily: it costs over a second, and most of the package never needs it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+import posixpath
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +42,9 @@ EXPERIMENT = "textdistill"
 DATABASE = "mlflow.db"
 # Fail fast against an unreachable server instead of mlflow's minutes of retries.
 _HTTP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+# What mlflow.utils.validation accepts in a metric or param name (off Windows), and how long.
+_KEY_CHARACTER = re.compile(r"[/\w.\- :]")
+MAX_KEY_LENGTH = 250
 
 
 class TrackingError(TextdistillError):
@@ -58,6 +69,60 @@ def flatten(
         else:
             flat[name] = value
     return flat
+
+
+def mlflow_key(name: str) -> str:
+    """`name` as a metric or param key that MLflow accepts; a key it accepts comes back as is.
+
+    MLflow takes letters, digits, `_`, `-`, `.`, spaces, `:` and `/` in a key of at most 250
+    characters that a path normalisation leaves alone. Any other character becomes `_<hex>_`,
+    its code point in lower-case hex: `class_balance.train.pos!` -> `class_balance.train.pos_21_`,
+    `C++` -> `C_2b__2b_`, `pos 👍` -> `pos _1f44d_`. Only where the key, read as a path, would
+    normalise to another (`a//b`, `x/`, `..`) is every `/` escaped too (`_2f_`), then a leading
+    `.` (`_2e_`). A key over 250 characters keeps its first 241 and ends with `_` and 8 hex
+    digits of the name's sha256. Distinct names give distinct keys unless a name already holds
+    such an escape literally (`pos_21_` beside `pos!`); `StageRun` tells those apart too.
+    """
+    if _valid_key(name):
+        return name
+    key = "".join(c if _KEY_CHARACTER.fullmatch(c) else f"_{ord(c):x}_" for c in name)
+    if _not_a_unique_path(key):
+        key = key.replace("/", "_2f_") or "_"
+        if _not_a_unique_path(key):  # `.`, `..` or `..x`
+            key = f"_2e_{key[1:]}"
+    if len(key) > MAX_KEY_LENGTH:
+        key = f"{key[: MAX_KEY_LENGTH - 9]}_{_digest(name)}"
+    return key
+
+
+def _valid_key(name: str) -> bool:
+    return (
+        len(name) <= MAX_KEY_LENGTH
+        and all(_KEY_CHARACTER.fullmatch(c) for c in name)
+        and not _not_a_unique_path(name)
+    )
+
+
+def _not_a_unique_path(name: str) -> bool:
+    """mlflow's `path_not_unique`: the key, read as a path, must not normalise to another."""
+    norm = posixpath.normpath(name)
+    return norm != name or norm == "." or norm.startswith(("..", "/"))
+
+
+def _digest(name: str) -> str:
+    """8 hex digits of the name's sha256 (a lone surrogate, from undecodable bytes, too)."""
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _mlflow_keys(names: Iterable[str]) -> dict[str, str]:
+    """Each name's `mlflow_key`; an escaped key that another name also gets (only when a name
+    holds an escape literally) ends with `_` and 8 hex digits of its name's sha256 instead."""
+    keys = {name: mlflow_key(name) for name in names}
+    taken = Counter(keys.values())
+    for name, key in keys.items():
+        if key != name and taken[key] > 1:
+            keys[name] = f"{key[: MAX_KEY_LENGTH - 9]}_{_digest(name)}"
+    return keys
 
 
 def run_name(stage: str) -> str:
@@ -124,26 +189,42 @@ class StageRun:
         from mlflow.entities import Param
 
         flat = flatten(params)
-        items = [Param(key, str(value)[:6000]) for key, value in sorted(flat.items())]
+        keys = _mlflow_keys(flat)
+        items = [Param(keys[key], str(value)[:6000]) for key, value in sorted(flat.items())]
         for start in range(0, len(items), 100):  # the REST API takes at most 100 params a call
             self.client.log_batch(self.run_id, params=items[start : start + 100])
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Log the numbers among `metrics` (flattened to dotted keys, made valid by
+        `mlflow_key`: a class `pos!` is logged as `..._21_`); other values are left out."""
         from mlflow.entities import Metric
 
         stamp = _now_ms()
-        items = [
-            Metric(key, float(value), stamp, step or 0)
+        numbers = {
+            key: value
             for key, value in flatten(metrics).items()
             if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        keys = _mlflow_keys(numbers)
+        items = [
+            Metric(keys[key], float(value), stamp, step or 0) for key, value in numbers.items()
         ]
         for start in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[start : start + 1000])
 
-    def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
+    def log_artifact(
+        self, path: str | Path, folder: str | None = None, name: str | None = None
+    ) -> None:
+        """Log a file, or a directory's files, under `folder`; a file as `name` when given (a
+        staged output, logged before the swap under the name it is published as)."""
         path = Path(path)
         if path.is_dir():
             self.client.log_artifacts(self.run_id, str(path), folder)
+        elif path.is_file() and name not in (None, path.name):
+            with tempfile.TemporaryDirectory() as tmp:
+                copy = Path(tmp) / str(name)
+                shutil.copyfile(path, copy)
+                self.client.log_artifact(self.run_id, str(copy), folder)
         elif path.is_file():
             self.client.log_artifact(self.run_id, str(path), folder)
 
