@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,13 +29,16 @@ class CleaningReport:
 
 
 def clean_texts(texts: pd.Series, config: CleanConfig) -> tuple[pd.Series, CleaningReport]:
-    """Apply the configured regex, optional lowercasing, then collapse runs of whitespace.
+    """Normalise to NFC, apply the configured regex (see `substitute`), optional lowercasing,
+    then collapse runs of whitespace.
 
     The default pattern is the source study's `re.sub(r'[^\\w\\s]', '', text)`: punctuation
     goes, while digits and underscores stay (the study's report says numbers were removed too;
-    its code did not remove them).
+    its code did not remove them). NFC first, so a decomposed `café` (e + U+0301) is the
+    composed one, for the pattern and for de-duplication alike.
     """
-    cleaned = texts.str.replace(config.pattern, config.replacement, regex=True)
+    pattern = re.compile(config.pattern)
+    cleaned = texts.map(lambda text: substitute(pattern, config.replacement, text))
     if config.lowercase:
         cleaned = cleaned.str.lower()
     cleaned = cleaned.str.split().str.join(" ")
@@ -48,6 +54,30 @@ def clean_texts(texts: pd.Series, config: CleanConfig) -> tuple[pd.Series, Clean
         examples=examples,
     )
     return cleaned, report
+
+
+def substitute(pattern: re.Pattern[str], replacement: str, text: str) -> str:
+    """`pattern.sub(replacement, text)` on the NFC text, except that a combining mark goes
+    only with the character it combines with.
+
+    Python's `\\w` has no combining marks (Unicode category M): `[^\\w\\s]` alone would strip
+    the vowel signs of Devanagari or Thai (`हिन्दी` -> `हनद`). A match made only of marks is
+    kept when the character before it was kept, and removed with it otherwise.
+    """
+    if text.isascii():  # most texts: no marks, and NFC leaves them as they are
+        return pattern.sub(replacement, text)
+    text = unicodedata.normalize("NFC", text)
+    previous: dict[str, Any] = {"end": -1, "kept": False}
+
+    def replace(match: re.Match[str]) -> str:
+        marks = all(unicodedata.category(c).startswith("M") for c in match.group())
+        # the character before the marks was kept unless the previous match removed it
+        after_kept = match.start() > 0 and (previous["end"] != match.start() or previous["kept"])
+        keep = bool(match.group()) and marks and after_kept
+        previous.update(end=match.end(), kept=keep)
+        return match.group() if keep else match.expand(replacement)
+
+    return pattern.sub(replace, text)
 
 
 def clean_pools(
