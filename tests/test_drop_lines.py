@@ -301,6 +301,45 @@ def test_a_crlf_file_numbers_its_lines_as_its_errors_do(tmp_path: Path) -> None:
     assert manifest["files"]["train"]["rows"] == 2
 
 
+def test_a_lone_cr_is_text_so_lines_are_numbered_as_wc_counts_them(tmp_path: Path) -> None:
+    """A CR inside a line used to end it: the error named line 2, and following its hint cut
+    the record on line 1 short and shifted every later line number and id."""
+    path = tmp_path / "train.ft.txt"
+    path.write_bytes(
+        b"__label__1 text with a \r carriage return\n__label__2 ok two\n__label__9 bad\n"
+        b"__label__2 four\n"
+    )
+    test = tmp_path / "test.ft.txt"
+    test.write_text("__label__1 a\n__label__2 b\n")
+    files = {"train": str(path), "test": str(test)}
+    config = DownloadConfig(format="fasttext", classes=["neg", "pos"], source="files", files=files)
+    with pytest.raises(DataError) as error:
+        download(config, tmp_path / "raw")
+    message = str(error.value)
+    assert f"{path}:3: column 'label': got '__label__9'" in message
+    assert "1 problem(s)" in message and "{drop_lines: {train: [3]}}" in message
+
+    config = DownloadConfig(
+        format="fasttext",
+        classes=["neg", "pos"],
+        source="files",
+        files=files | {"drop_lines": {"train": [3]}},
+    )
+    manifest = download(config, tmp_path / "raw")
+    assert manifest["files"]["train"]["rows"] == 3
+    assert manifest["files"]["train"]["dropped"]["fine"] == []
+    data = prepare(
+        tmp_path / "raw", PrepareConfig(splits=SplitConfig(train="all", val=1, test="all"))
+    )
+    rows = pd.concat([data.splits["train"], data.splits["val"]])
+    texts = dict(zip(rows["id"], rows["text"], strict=True))
+    assert texts == {
+        "train-1": "text with a carriage return",
+        "train-2": "ok two",
+        "train-4": "four",
+    }
+
+
 # --- without drop_lines, nothing changes ---------------------------------------------------
 
 

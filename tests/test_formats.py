@@ -50,6 +50,64 @@ def test_fasttext_plain_compressed_and_crlf(tmp_path: Path, name: str, newline: 
     assert not any("\r" in text for text in frame["text"])
 
 
+def test_fasttext_lone_cr_is_text_and_keeps_line_numbers(tmp_path: Path) -> None:
+    """Only LF or CRLF ends a line (as `wc -l` and editors count); a CR alone is text."""
+    path = tmp_path / "x.ft.txt"
+    path.write_bytes(b"__label__1 a \r b\r\n__label__2 two\n__label__1\rtab\n")
+    frame = read_fasttext(path)
+    assert frame["line"].tolist() == [1, 2, 3]
+    assert frame["text"].tolist() == ["a \r b", "two", "tab"]
+    path.write_bytes(b"__label__1 a \r b\nno label\n")
+    with pytest.raises(DataError) as error:
+        read_fasttext(path)
+    assert f"{path}:2: column 'label': got 'no label'" in str(error.value)
+    assert "1 problem(s)" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "options"),
+    [
+        ("t.csv", b"text,label\nsome \r text,pos\nnext,neg\nbad,maybe\n", {}),
+        ("t.csv", b'text,label\n"some \r text",pos\nnext,neg\nbad,maybe\n', {}),
+        ("t.csv", b'text,label\r\n"some \r text",pos\r\nnext,neg\r\nbad,maybe\r\n', {}),
+        ("t.tsv", b"text\tlabel\nsome \r text\tpos\nnext\tneg\nbad\tmaybe\n", {}),
+        ("t.txt", b"text|label\nsome \r text|pos\nnext|neg\nbad|maybe\n", {"delimiter": "|"}),
+        ("t.csv", b'text,label\n"some \r text",pos\nnext,neg\nbad,maybe\n', {"multiline": True}),
+    ],
+)
+def test_table_lone_cr_is_text_and_keeps_line_numbers(
+    tmp_path: Path, name: str, content: bytes, options: dict[str, object]
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as error:
+        load_raw(path, "table", ["neg", "pos"], TableColumns(**options))
+    assert f"{path}:4: column 'label': got 'maybe'" in str(error.value)
+    assert "1 problem(s)" in str(error.value)
+    path.write_bytes(content.replace(b"maybe", b"neg"))
+    frame = table(path, ["neg", "pos"], **options)
+    assert frame["line"].tolist() == [2, 3, 4]
+    assert frame["text"].tolist() == ["some \r text", "next", "bad"]
+
+
+def test_agnews_lone_cr_is_text(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(b'"1","a\rb","c"\n"2","d","e"\n')
+    frame = read_agnews_csv(path)
+    assert frame["line"].tolist() == [1, 2]
+    assert frame["text"].tolist() == ["a\rb c", "d e"]
+
+
+@pytest.mark.parametrize("content", [b"__label__1 a\r__label__2 b\r", b"__label__1 a\rb"])
+def test_cr_only_file_is_refused_with_the_conversion(tmp_path: Path, content: bytes) -> None:
+    """Old Mac line endings: CRs but no LF at all. Refused, not guessed at."""
+    path = tmp_path / "mac.ft.txt"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="no line feed") as error:
+        read_fasttext(path)
+    assert str(path) in str(error.value) and "tr '\\r' '\\n'" in str(error.value)
+
+
 def test_fasttext_line_without_label_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.ft.txt", FASTTEXT + "no label here\n")
     with pytest.raises(DataError) as error:

@@ -97,21 +97,34 @@ def decode_utf8(data: bytes, path: Path) -> str:
 
 
 def read_text(path: Path, drop_lines: Collection[int] = ()) -> str:
-    """Decompressed, strictly decoded text with CRLF and CR line endings made LF.
+    """Decompressed, strictly decoded text with CRLF line endings made LF.
+
+    Only LF (or CRLF) ends a line, so lines are numbered as `wc -l`, `sed -n` and editors
+    number them; a lone CR inside a line is part of its text (cleaning reads it as whitespace).
 
     A leading byte-order mark (as spreadsheet programs write) is dropped, so a header's first
     name is the name the user sees. Each of `drop_lines` (1-based) is blanked before decoding,
     so its bytes need not even be UTF-8; a listed line not in the file, or a blank one (it
     holds no row to drop), is an error."""
-    data = _lf_lines(read_bytes(path))
+    data = _lf_lines(read_bytes(path), path)
     if drop_lines:
         data = _blank_lines(path, data, drop_lines)
     return decode_utf8(data, path).removeprefix("\ufeff")
 
 
-def _lf_lines(data: bytes) -> bytes:
+def _lf_lines(data: bytes, path: Path) -> bytes:
+    """CRLF made LF; a lone CR stays, as text. A file with CRs but no LF at all (old Mac line
+    endings) is refused rather than guessed at: read as one line, its records would run
+    together; split at its CRs, a one-record file whose text holds a CR would be cut."""
     # Safe on bytes: CR and LF never occur inside a multi-byte UTF-8 sequence.
-    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    data = data.replace(b"\r\n", b"\n")
+    if b"\r" in data and b"\n" not in data:
+        raise DataError(
+            f"{path}: holds carriage returns (CR) but no line feed (LF): old Mac line "
+            "endings? Only LF or CRLF ends a line here; convert the (decompressed) file, "
+            "e.g. tr '\\r' '\\n' < in > out"
+        )
+    return data
 
 
 def _last_line(data: bytes) -> int:
@@ -138,9 +151,26 @@ def _blank_lines(path: Path, data: bytes, drop_lines: Collection[int]) -> bytes:
 def listed_lines(path: Path, numbers: Collection[int]) -> tuple[str, dict[int, str | None]]:
     """The file's first non-blank line (a table's header) and the text of each numbered line,
     numbered as `read_text` numbers them (None for a line that is not UTF-8)."""
-    lines = _lf_lines(read_bytes(path)).removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    lines = _lf_lines(read_bytes(path), path).removeprefix(b"\xef\xbb\xbf").split(b"\n")
     first = next((line for line in lines if line.strip()), b"")
     return _decoded(first) or "", {n: _decoded(lines[n - 1]) for n in numbers}
+
+
+def _csv_rows(text: str, **dialect: Any) -> tuple[Any, Callable[[list[str]], list[str]]]:
+    """A csv reader that keeps a lone CR inside a field as text, and the function that gives a
+    row's fields their CRs back. (The csv module ends a record at any CR, so each is read as a
+    character the text does not hold.)"""
+    mark = (
+        next(chr(c) for c in range(0xE000, 0x110000) if chr(c) not in text) if "\r" in text else ""
+    )
+    reader = csv.reader(
+        io.StringIO(text.replace("\r", mark) if mark else text, newline=""), **dialect
+    )
+
+    def restored(row: list[str]) -> list[str]:
+        return [field.replace(mark, "\r") for field in row] if mark else row
+
+    return reader, restored
 
 
 def _decoded(line: bytes) -> str | None:
@@ -211,11 +241,12 @@ def unescape_agnews(text: str) -> str:
 
 def read_agnews_csv(path: Path, drop_lines: Collection[int] = ()) -> pd.DataFrame:
     """Parse the headerless `"class","title","description"` CSV; text = title + ' ' + description."""
-    reader = csv.reader(io.StringIO(read_text(path, drop_lines), newline=""))
+    reader, restored = _csv_rows(read_text(path, drop_lines))
     rows, problems = [], []
     start = 1
     try:
-        for fields in reader:
+        for row in reader:
+            fields = restored(row)
             line, start = start, reader.line_num + 1
             if not fields or fields == [""]:
                 continue
@@ -395,8 +426,8 @@ def _split_lines(
     """Non-blank records with their first physical line, and every quoting problem."""
     text = read_text(path, drop_lines)
     dropped = frozenset(drop_lines)
-    reader = csv.reader(
-        io.StringIO(text, newline=""),
+    reader, restored = _csv_rows(
+        text,
         delimiter=delimiter,
         quoting=csv.QUOTE_MINIMAL if quoting == "minimal" else csv.QUOTE_NONE,
         strict=True,  # a quoted field followed by more text is an error, not glued on
@@ -412,6 +443,7 @@ def _split_lines(
             problems.append(_quoting_problem(path, text, where, str(error)))
             start = reader.line_num + 1
             continue
+        row = restored(row)
         line, start = start, reader.line_num + 1
         if len(row) <= 1 and not "".join(row).strip():
             continue

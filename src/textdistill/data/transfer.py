@@ -323,8 +323,8 @@ def read_text_lines(path: Path | str) -> list[str]:
     """A user's file of raw texts: UTF-8, one text per line (.gz, .bz2 and .xz are read
     decompressed), each stripped of surrounding whitespace, blank lines skipped. Bytes that
     are not UTF-8 are a DataError naming every such line; the lines are the file's physical
-    lines (CRLF or CR endings count as one), not str.splitlines()' (which also splits at
-    form feeds and Unicode line separators inside a text).
+    lines (ended by LF or CRLF; a lone CR is text), not str.splitlines()' (which also splits
+    at CRs, form feeds and Unicode line separators inside a text).
     """
     text = read_text(Path(path))
     return [line.strip() for line in text.split("\n") if line.strip()]
