@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from textdistill.config import DownloadConfig, TableColumns
+from textdistill.data import formats
 from textdistill.data.formats import (
     read_agnews_csv,
     read_fasttext,
@@ -268,6 +270,51 @@ def test_multiline_text_keeps_physical_line_numbers(tmp_path: Path) -> None:
     result = table(path, ["neg", "pos"], multiline=True)
     assert result["line"].tolist() == [2, 5]
     assert result["text"].tolist() == ["one\ntwo\nthree", "next"]
+
+
+LONG = "x" * 200_000  # over the csv module's default field limit (131,072 characters)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "options"),
+    [
+        ("t.tsv", f"text\tlabel\n{LONG}\tpos\nb\tneg\n", {}),
+        ("t.csv", f'text,label\n"{LONG}",pos\nb,neg\n', {}),
+        ("t.csv", f"text,label\n{LONG},pos\nb,neg\n", {"multiline": True}),
+    ],
+)
+def test_a_text_longer_than_the_csv_modules_default_limit_reads(
+    tmp_path: Path, name: str, content: str, options: dict[str, object]
+) -> None:
+    """It failed with a quoting message that suggested columns.quoting: none."""
+    limit = csv.field_size_limit()
+    frame = table(write(tmp_path / name, content), ["neg", "pos"], **options)
+    assert frame["text"].tolist() == [LONG, "b"]
+    assert frame["line"].tolist() == [2, 3]
+    assert csv.field_size_limit() == limit  # raised while reading only
+    agnews = read_agnews_csv(write(tmp_path / "ag.csv", f'"1","t","{LONG}"\n"2","u","v"\n'))
+    assert agnews["text"].tolist() == [f"t {LONG}", "u v"]
+
+
+def test_a_field_over_the_limit_is_named_as_too_long_not_as_quoting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(formats, "CSV_FIELD_LIMIT", 150_000)
+    for name, content in [
+        ("t.tsv", f"text\tlabel\nfine\tneg\n{LONG}\tpos\n"),
+        ("t.csv", f'text,label\nfine,neg\n"{LONG}",pos\n'),
+    ]:
+        path = write(tmp_path / name, content)
+        with pytest.raises(DataError) as error:
+            table(path, ["neg", "pos"])
+        message = str(error.value)
+        assert f"{path}:3: column '#0': got 'a field of 200,00" in message
+        assert "at most 150,000 characters in a field" in message
+        assert "quoting" not in message
+    path = write(tmp_path / "ag.csv", f'"1","t","u"\n"2","t","{LONG}"\n')
+    with pytest.raises(DataError) as error:
+        read_agnews_csv(path)
+    assert f"{path}:2: column '#2': got 'a field of 200,00" in str(error.value)
 
 
 def test_digit_class_names_and_ids_are_never_mixed(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ left out explicitly (the files source's `drop_lines`) and every other line keeps
 from __future__ import annotations
 
 import bz2
+import contextlib
 import csv
 import gzip
 import html
@@ -30,7 +31,7 @@ import json
 import lzma
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,33 @@ def _csv_rows(text: str, **dialect: Any) -> tuple[Any, Callable[[list[str]], lis
     return reader, restored
 
 
+# The csv module refuses a field over `csv.field_size_limit()` (131,072 characters by
+# default), however valid the file. While a text is read the limit is raised to the text's
+# length (no field is longer), bounded so it fits a C long on every platform.
+CSV_FIELD_LIMIT = 2**31 - 1
+
+
+@contextlib.contextmanager
+def _field_limit(text: str) -> Iterator[int]:
+    """Let the csv module read any field of `text` (up to CSV_FIELD_LIMIT); yield the limit."""
+    old = csv.field_size_limit()
+    limit = min(max(old, len(text) + 1), CSV_FIELD_LIMIT)
+    csv.field_size_limit(limit)
+    try:
+        yield limit
+    finally:
+        csv.field_size_limit(old)
+
+
+def _too_long_problem(path: Path, text: str, line: int, delimiter: str, limit: int) -> Problem:
+    """A field over the csv module's limit: which one (by position) and how long it is."""
+    fields = _physical_line(text, line).split(delimiter)
+    position = max(range(len(fields)), key=lambda k: len(fields[k]))
+    value = f"a field of {len(fields[position]):,} characters"
+    expected = f"at most {limit:,} characters in a field (the most Python's csv module reads)"
+    return Problem(str(path), line, f"#{position}", value, expected)
+
+
 def _decoded(line: bytes) -> str | None:
     try:
         return line.decode("utf-8")
@@ -241,29 +269,32 @@ def unescape_agnews(text: str) -> str:
 
 def read_agnews_csv(path: Path, drop_lines: Collection[int] = ()) -> pd.DataFrame:
     """Parse the headerless `"class","title","description"` CSV; text = title + ' ' + description."""
-    reader, restored = _csv_rows(read_text(path, drop_lines))
+    content = read_text(path, drop_lines)
+    reader, restored = _csv_rows(content)
     rows, problems = [], []
     start = 1
-    try:
-        for row in reader:
-            fields = restored(row)
-            line, start = start, reader.line_num + 1
-            if not fields or fields == [""]:
-                continue
-            if len(fields) != 3:
-                problems.append(
-                    Problem(
-                        str(path), line, "columns", fields, "3 columns: class, title, description"
-                    )
+    with _field_limit(content) as limit:
+        try:
+            for row in reader:
+                fields = restored(row)
+                line, start = start, reader.line_num + 1
+                if not fields or fields == [""]:
+                    continue
+                if len(fields) != 3:
+                    expected = "3 columns: class, title, description"
+                    problems.append(Problem(str(path), line, "columns", fields, expected))
+                    continue
+                token, title, description = (field.strip() for field in fields)
+                text = " ".join(
+                    part for part in (unescape_agnews(title), unescape_agnews(description)) if part
                 )
-                continue
-            token, title, description = (field.strip() for field in fields)
-            text = " ".join(
-                part for part in (unescape_agnews(title), unescape_agnews(description)) if part
-            )
-            rows.append((str(path), line, token, _one_based_label(token), text))
-    except csv.Error as error:
-        problems.append(Problem(str(path), start, "quoting", str(error), "well-formed CSV quoting"))
+                rows.append((str(path), line, token, _one_based_label(token), text))
+        except csv.Error as error:
+            if "field limit" in str(error):
+                problems.append(_too_long_problem(path, content, start, ",", limit))
+            else:
+                expected = "well-formed CSV quoting"
+                problems.append(Problem(str(path), start, "quoting", str(error), expected))
     if problems:
         raise DataError(f"{path}: malformed AG News CSV rows", problems)
     return _raw_table(rows)
@@ -433,33 +464,37 @@ def _split_lines(
         strict=True,  # a quoted field followed by more text is an error, not glued on
     )
     records, problems, start = [], [], 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:  # the reader starts afresh on the next line
-            where = (start, reader.line_num)
-            problems.append(_quoting_problem(path, text, where, str(error)))
-            start = reader.line_num + 1
-            continue
-        row = restored(row)
-        line, start = start, reader.line_num + 1
-        if len(row) <= 1 and not "".join(row).strip():
-            continue
-        spanned = range(line + 1, reader.line_num + 1)  # empty for a one-line record
-        inside = [n for n in spanned if n in dropped]
-        if inside:  # blanking it took a line out of a quoted field, not a row out of the file
-            expected = (
-                f"a line holding a row, not one inside the record on lines {line}-"
-                f"{reader.line_num}; list all of its lines in drop_lines, or none"
-            )
-            problems += [Problem(str(path), n, "drop_lines", "", expected) for n in inside]
-            continue
-        if reader.line_num > line and not multiline:
-            problems.append(_spanning_problem(path, line, reader.line_num, row))
-            continue
-        records.append((line, row))
+    with _field_limit(text) as limit:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as error:  # the reader starts afresh on the next line
+                if "field limit" in str(error):
+                    problems.append(_too_long_problem(path, text, start, delimiter, limit))
+                else:
+                    where = (start, reader.line_num)
+                    problems.append(_quoting_problem(path, text, where, str(error)))
+                start = reader.line_num + 1
+                continue
+            row = restored(row)
+            line, start = start, reader.line_num + 1
+            if len(row) <= 1 and not "".join(row).strip():
+                continue
+            spanned = range(line + 1, reader.line_num + 1)  # empty for a one-line record
+            inside = [n for n in spanned if n in dropped]
+            if inside:  # blanking it took a line out of a quoted field, not a row out of the file
+                expected = (
+                    f"a line holding a row, not one inside the record on lines {line}-"
+                    f"{reader.line_num}; list all of its lines in drop_lines, or none"
+                )
+                problems += [Problem(str(path), n, "drop_lines", "", expected) for n in inside]
+                continue
+            if reader.line_num > line and not multiline:
+                problems.append(_spanning_problem(path, line, reader.line_num, row))
+                continue
+            records.append((line, row))
     return records, problems
 
 
