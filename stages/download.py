@@ -16,7 +16,7 @@ from textdistill.errors import report_errors
 @report_errors
 def main(dataset: str, out: Path, params_file: str) -> None:
     params = load_params(params_file)
-    manifest = download(params.download_config(dataset), out)
+    manifest = download(params.download_config(dataset), out, dataset)
     for part, entry in manifest["files"].items():
         click.echo(f"{dataset} {part}: {entry['rows']:,} rows from {entry['origin']}")
 

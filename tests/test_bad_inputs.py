@@ -22,7 +22,9 @@ import yaml
 from click.testing import CliRunner
 
 from stages.download import main as download_main
-from textdistill.errors import DEBUG_ENV, TextdistillError
+from textdistill.config import DownloadConfig
+from textdistill.data.sources import download as download_dataset
+from textdistill.errors import DEBUG_ENV, DataError, TextdistillError
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD_FT = "__label__1 Bad: it broke.\n__label__2 Good: it works.\n__label__1 Meh: poor.\n__label__2 Fine: solid.\n"
@@ -337,7 +339,23 @@ def test_missing_file(tmp_path: Path, good_output: bytes) -> None:
         params_for("fasttext", str(tmp_path / "absent.ft.txt"), str(tmp_path / "good.ft.txt")),
     )
     assert code == 2 and "raw file not found" in output and "absent.ft.txt" in output
+    # The params key, not the atomic temporary dir's name (it was download..raw.<random>.tmp).
+    assert "(download.amazon.files.train: " in output and ".tmp" not in output
     assert (tmp_path / "raw" / "manifest.json").read_bytes() == good_output
+
+
+def test_missing_file_names_the_params_key_of_the_out_dir(tmp_path: Path) -> None:
+    """Without a dataset name, the final out dir's (data/raw/<dataset>), not the temporary's."""
+    files = {"train": str(tmp_path / "missing.csv")}
+    config = DownloadConfig(
+        format="agnews_csv", classes=CLASSES["agnews_csv"], source="files", files=files
+    )
+    with pytest.raises(DataError) as error:
+        download_dataset(config, tmp_path / "raw" / "mine")
+    assert f"raw file not found: {tmp_path / 'missing.csv'} (download.mine.files.train: " in str(
+        error.value
+    )
+    assert not (tmp_path / "raw" / "mine").exists()
 
 
 PARAM_CASES = [

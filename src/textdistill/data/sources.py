@@ -138,11 +138,14 @@ def _fine_lines(
     return fine
 
 
-def download(config: DownloadConfig, out_dir: Path) -> dict[str, Any]:
-    """Write the raw files and manifest into `out_dir` atomically; return the manifest."""
+def download(config: DownloadConfig, out_dir: Path, dataset: str | None = None) -> dict[str, Any]:
+    """Write the raw files and manifest into `out_dir` atomically; return the manifest.
+
+    `dataset` names the params entry (`download.<dataset>`) in messages; by default the out
+    dir's name, as in `data/raw/<dataset>`."""
     task = Task.from_download(config)
-    with atomic_dir(out_dir) as tmp:
-        origins = _FETCHERS[config.source](config, tmp)
+    with atomic_dir(out_dir) as tmp:  # tmp is named after no dataset: pass the name on
+        origins = _FETCHERS[config.source](config, tmp, dataset or out_dir.name)
         listed = config.files if config.source == "files" else None  # only files drop lines
         files = {}
         for part, (path, origin) in origins.items():
@@ -222,9 +225,11 @@ def raw_name(config: DownloadConfig, part: str, suffix: str = "") -> str:
 # --- sources -------------------------------------------------------------------------------
 
 Fetched = dict[str, tuple[Path, str]]  # part -> (written file, where it came from)
+# Each fetcher writes into (or, for files, references from) the temporary raw dir; it is given
+# the dataset's name for its messages.
 
 
-def _from_sample(config: DownloadConfig, out_dir: Path) -> Fetched:
+def _from_sample(config: DownloadConfig, out_dir: Path, dataset: str) -> Fetched:
     assert config.sample is not None
     seed = config.sample.seed
     kind = config.sample.kind
@@ -262,7 +267,7 @@ def _check_pair_sample(config: DownloadConfig, kind: sample.PairTask) -> None:
         )
 
 
-def _from_files(config: DownloadConfig, out_dir: Path) -> Fetched:
+def _from_files(config: DownloadConfig, out_dir: Path, dataset: str) -> Fetched:
     """Reference local files in place (no copy of a large corpus); prepare checks their sha256."""
     assert config.files is not None
     fetched = {}
@@ -273,14 +278,14 @@ def _from_files(config: DownloadConfig, out_dir: Path) -> Fetched:
         source = resolve_in_project(name)
         if not source.is_file():
             raise DataError(
-                f"raw file not found: {source} (download.{out_dir.name}.files.{part}: {name!r}; "
+                f"raw file not found: {source} (download.{dataset}.files.{part}: {name!r}; "
                 "a relative path is read from the project root)"
             )
         fetched[part] = (source, name)
     return fetched
 
 
-def _from_hub(config: DownloadConfig, out_dir: Path) -> Fetched:
+def _from_hub(config: DownloadConfig, out_dir: Path, dataset: str) -> Fetched:
     assert config.hub is not None
     hub = config.hub
     fetched = {}
@@ -350,7 +355,7 @@ def _write_hub_table(
     pd.DataFrame(table).to_parquet(path, index=False)
 
 
-_FETCHERS: dict[str, Callable[[DownloadConfig, Path], Fetched]] = {
+_FETCHERS: dict[str, Callable[[DownloadConfig, Path, str], Fetched]] = {
     "sample": _from_sample,
     "files": _from_files,
     "hub": _from_hub,
