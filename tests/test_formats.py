@@ -133,6 +133,53 @@ def test_non_utf8_byte_names_line_and_byte(tmp_path: Path) -> None:
     assert f"{path}:2" in message and "xe9" in message and "UTF-8" in message
 
 
+@pytest.mark.parametrize(
+    ("encoding", "bom", "name"),
+    [
+        ("utf-16", b"\xff\xfe", "UTF-16"),
+        ("utf-16-be", b"\xfe\xff", "UTF-16"),
+        ("utf-32", b"\xff\xfe\x00\x00", "UTF-32"),
+    ],
+)
+def test_utf16_file_says_so_and_how_to_convert(
+    tmp_path: Path, encoding: str, bom: bytes, name: str
+) -> None:
+    """It was 'line 1 byte 1: got b'\\xff', expected UTF-8 text' and a hint to drop line 1."""
+    path = tmp_path / "train.ft.txt"
+    text = "__label__1 café\r\n__label__2 two\r\n"
+    path.write_bytes(bom + text.encode(encoding).removeprefix(bom))
+    with pytest.raises(DataError) as error:
+        load_raw(path, "fasttext", ["neg", "pos"], None, part="train")
+    message = str(error.value)
+    assert f"{path} is {name} text (it starts with a {name} byte-order mark" in message
+    assert f"{path}:1: column 'byte 1': got {bom!r}" in message
+    assert f"iconv -f {name} -t UTF-8 in > out" in message
+    assert "drop_lines" not in message
+
+
+def test_latin1_file_says_how_to_convert_and_suggests_no_drop_lines(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_bytes("text,label\ncafé,pos\nnaïve,neg\nplain,pos\n".encode("latin-1"))
+    with pytest.raises(DataError) as error:
+        load_raw(path, "table", ["neg", "pos"], TableColumns(), part="train")
+    message = str(error.value)
+    assert f"{path}:2: column 'byte 4': got b'\\xe9', expected UTF-8 text" in message
+    assert f"{path}:3: column 'byte 3': got b'\\xef'" in message
+    assert "iconv -f WINDOWS-1252 -t UTF-8 in > out" in message
+    assert "drop_lines" not in message
+
+
+def test_a_utf8_file_with_a_bad_line_is_not_told_to_convert(tmp_path: Path) -> None:
+    """Converting it whole would garble its UTF-8 text: the line can be fixed or dropped."""
+    path = tmp_path / "train.csv"
+    path.write_bytes("text,label\ncafé,pos\n".encode() + b"caf\xe9,neg\n")
+    with pytest.raises(DataError) as error:
+        load_raw(path, "table", ["neg", "pos"], TableColumns(), part="train")
+    message = str(error.value)
+    assert f"{path}:3: column 'byte 4': got b'\\xe9'" in message
+    assert "iconv" not in message and "{drop_lines: {train: [3]}}" in message
+
+
 def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found"):
         read_fasttext(tmp_path / "absent.ft.txt")

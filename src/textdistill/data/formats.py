@@ -79,13 +79,43 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot decompress ({error})") from error
 
 
+class EncodingError(DataError):
+    """A file that is not UTF-8 as a whole: fixed by converting it (iconv), not by dropping
+    its lines."""
+
+
+# Byte-order marks of the encodings a spreadsheet's "Unicode text" export writes; UTF-32's
+# first, as UTF-32LE's begins with UTF-16LE's.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
 def decode_utf8(data: bytes, path: Path) -> str:
-    """Decode strictly, naming every line that holds bytes that are not UTF-8."""
+    """Decode strictly, naming every line that holds bytes that are not UTF-8.
+
+    A file that starts with a UTF-16/32 byte-order mark, or whose every non-ASCII line fails
+    (Latin-1, Windows-1252), is an `EncodingError` saying how to convert it. A UTF-8 file with
+    a few bad lines is a plain DataError: converting it whole would garble its other text."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    problems = []
+    packed = " (decompressed)" if compression_suffix(path) else ""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            problem = Problem(str(path), 1, "byte 1", bom, f"UTF-8 text, not a {encoding} BOM")
+            excel = ", as Excel's 'Unicode text' export writes" if encoding == "UTF-16" else ""
+            raise EncodingError(
+                f"{path} is {encoding} text (it starts with a {encoding} byte-order mark{excel}), "
+                "not UTF-8",
+                [problem],
+                f"hint: convert the{packed} file to UTF-8: iconv -f {encoding} -t UTF-8 in > out",
+            )
+    problems, utf8_lines = [], 0
     for number, line in enumerate(data.split(b"\n"), start=1):
         try:
             line.decode("utf-8")
@@ -94,7 +124,21 @@ def decode_utf8(data: bytes, path: Path) -> str:
             problems.append(
                 Problem(str(path), number, f"byte {error.start + 1}", bad, "UTF-8 text")
             )
-    raise DataError(f"{path} is not valid UTF-8", problems)
+            continue
+        utf8_lines += not line.isascii()
+    if utf8_lines:
+        summary = (
+            f"{path} is UTF-8 but for these lines (its other non-ASCII lines are UTF-8, so "
+            "converting the whole file would garble them)"
+        )
+        raise DataError(summary, problems)
+    raise EncodingError(
+        f"{path} is not UTF-8 (no line holds UTF-8 text beyond ASCII: another encoding)",
+        problems,
+        f"hint: convert the{packed} file to UTF-8, naming its encoding, e.g. Windows-1252 "
+        "or Latin-1 as older spreadsheets write (`file -i` may tell): "
+        "iconv -f WINDOWS-1252 -t UTF-8 in > out",
+    )
 
 
 def read_text(path: Path, drop_lines: Collection[int] = ()) -> str:

@@ -25,6 +25,7 @@ import pandas as pd
 from textdistill.config import ColumnRef, DownloadConfig, HubSource, TableColumns
 from textdistill.data import sample
 from textdistill.data.formats import (
+    EncodingError,
     compression_suffix,
     is_line_based,
     listed_lines,
@@ -99,7 +100,10 @@ def _drop_hint(
     error: DataError, path: Path, fmt: str, drop_lines: Collection[int], part: str
 ) -> str:
     """Where a few lines of a text file are bad: how to drop them, should fixing them in the
-    file be impossible (many bad lines rather mean a wrong setting)."""
+    file be impossible (many bad lines rather mean a wrong setting). None for a file in
+    another encoding: converting it fixes every line (its error says how)."""
+    if isinstance(error, EncodingError):
+        return ""
     bad = {p.line for p in error.problems if p.file == str(path) and p.column != "drop_lines"}
     lines = sorted(line for line in bad if line is not None)
     if not lines or len(lines) > MAX_PROBLEMS_SHOWN or not is_line_based(path, fmt):
