@@ -364,6 +364,29 @@ def test_a_field_over_the_limit_is_named_as_too_long_not_as_quoting(
     assert f"{path}:2: column '#2': got 'a field of 200,00" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "header", "delimiter"),
+    [("t.csv", "text;label", ";"), ("t.csv", "text\tlabel", "\t"), ("t.tsv", "text|label", "|")],
+)
+def test_a_header_split_by_another_delimiter_names_it(
+    tmp_path: Path, name: str, header: str, delimiter: str
+) -> None:
+    path = write(tmp_path / name, f"{header}\n" + f"a{delimiter}pos\n")
+    with pytest.raises(DataError) as error:
+        table(path, ["neg", "pos"])
+    message = str(error.value)
+    assert f"missing column(s) ['text', 'label']; the file has [{header!r}]\nhint: " in message
+    assert f"set columns.delimiter: {delimiter!r}" in message
+    assert table(path, ["neg", "pos"], delimiter=delimiter)["text"].tolist() == ["a"]
+
+
+def test_a_header_without_the_columns_gets_no_delimiter_hint(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", "body;stars\na;pos\n")
+    with pytest.raises(DataError, match="missing column") as error:
+        table(path, ["neg", "pos"])
+    assert "hint" not in str(error.value)
+
+
 def test_digit_class_names_and_ids_are_never_mixed(tmp_path: Path) -> None:
     """Old reader: classes '1'..'5' with ids 0..4 made ids 0 and 1 both class '1'."""
     classes = ["1", "2", "3", "4", "5"]

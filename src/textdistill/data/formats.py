@@ -580,7 +580,8 @@ def _positions(
     if header:
         missing = [ref for ref in refs if ref not in row]
         if missing:
-            raise DataError(f"{path}: missing column(s) {missing}; the file has {row}")
+            message = f"{path}: missing column(s) {missing}; the file has {row}"
+            raise DataError(message, hint=_delimiter_hint(row, refs))
         repeated = [ref for ref in refs if row.count(str(ref)) > 1]
         if repeated:
             raise DataError(f"{path}:{first}: column(s) {repeated} appear more than once")
@@ -592,6 +593,17 @@ def _positions(
             f"{len(row)} fields"
         )
     return {ref: int(ref) for ref in refs}, len(row), first
+
+
+def _delimiter_hint(header: list[str], refs: list[ColumnRef]) -> str:
+    """A one-field header that another delimiter splits into the wanted columns: say which."""
+    if len(header) != 1:
+        return ""
+    for delimiter in (";", "\t", "|", ","):
+        names = [name.strip() for name in header[0].split(delimiter)]
+        if len(names) > 1 and all(ref in names for ref in refs):
+            return f"hint: the header splits into them at {delimiter!r}: set columns.delimiter: {delimiter!r}"
+    return ""
 
 
 # --- JSONL and parquet ---
