@@ -4,7 +4,7 @@ Every metrics file under `metrics/` that has a test score (a fine-tune, the teac
 a multitask model) is read twice, as the working tree has it and as the revision committed
 it (`git show REV:path`); their headline test score (accuracy, else the multitask `score`),
 best epoch and the machine each was measured on are written to
-`benchmarks/reproduce_<commit>_<cpu>.json`, a table is printed, and the exit status is 1 when a model
+`benchmarks/reproduce_<commit>_<cpu>_<kernels>.json`, a table is printed, and the exit status is 1 when a model
 moved by more than `--tolerance` points (0 otherwise).
 
     make repro && python benchmarks/reproduce_check.py             # against HEAD, 1 point
