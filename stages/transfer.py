@@ -24,11 +24,11 @@ PathOption = click.Path(path_type=Path)
 @report_errors
 def main(data: Path, encoder: Path, out: Path, metrics: Path, params_file: str) -> None:
     params = load_params(params_file)
-    teacher = params.teacher_config()
-    clean = params.prepare_config(teacher.dataset).clean
+    clean = params.prepare_config(params.teacher_config().dataset).clean
+    max_length = params.students_max_length()
     with stage_outputs("transfer", {"out": out, "metrics": metrics}) as staged:
         figures = build_students_data(
-            data, encoder, params.transfer_config(), clean, teacher.max_length, staged["out"]
+            data, encoder, params.transfer_config(), clean, max_length, staged["out"]
         )
         write_json(staged["metrics"], figures)
     click.echo(

@@ -88,6 +88,21 @@ def test_a_student_arch_trains_with_its_own_overrides_of_the_shared_train(raw: d
     assert "train" not in students.model_params("simple_cnn")  # not a constructor param
 
 
+def test_students_read_the_vdcnn_teachers_length_unless_the_transfer_set_sets_its_own(
+    raw: dict,
+) -> None:
+    """A fine-tuned teacher may read 128 tokens while the VDCNN's features stop at 64: the
+    students' length is the transfer stage's own param."""
+    raw["teacher"]["max_length"] = 64
+    raw["transfer"]["max_length"] = None
+    assert parse_params(raw).students_max_length() == 64
+    raw["transfer"]["max_length"] = 128
+    assert parse_params(raw).students_max_length() == 128
+    raw["transfer"]["max_length"] = 0
+    with pytest.raises(ParamsError, match="transfer.max_length"):
+        parse_params(raw)
+
+
 def test_params_are_read_as_dvc_reads_them_yaml_1_2(raw: dict, tmp_path: Path) -> None:
     """`dvc exp run -S` writes `lr: 5e-05`; PyYAML (YAML 1.1) reads the string '5e-05' (and
     `on` as True), so a stage would see other values than `dvc params diff` reports."""

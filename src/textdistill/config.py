@@ -776,6 +776,9 @@ class TransferConfig(Section):
     augment: AugmentConfig = AugmentConfig()
     neighbours: PositiveInt = 15  # candidates per word for p_replace, by embedding cosine
     seed: Annotated[int, Field(ge=0)] = 0
+    # The students' input length in WordPiece tokens (texts are truncated to it); None: the
+    # VDCNN teacher's `teacher.max_length`. A fine-tuned teacher reads its own max_length.
+    max_length: PositiveInt | None = None
 
 
 # `students.teacher`: the model whose logits the students learn from: the VDCNN, one fine-tuned
@@ -1128,6 +1131,11 @@ class Params(Section):
 
     def transfer_config(self) -> TransferConfig:
         return self.transfer
+
+    def students_max_length(self) -> int:
+        """How many tokens of a text the students read: `transfer.max_length`, else the VDCNN
+        teacher's `teacher.max_length`."""
+        return self.transfer.max_length or self.teacher_config().max_length
 
     def multitask_config(self) -> MultitaskConfig:
         return _present(self.multitask, "multitask")
