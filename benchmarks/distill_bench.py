@@ -193,7 +193,7 @@ def precision_pair(
     passes, logits = {}, {}
     for precision in ("fp32", "bf16"):
         outputs, figures = compute_teacher_logits(
-            teacher, texts, batch_size, device, precision, classes
+            [teacher], texts, batch_size, device, precision, classes
         )
         passes[precision] = {"seconds": figures["seconds"], "texts_per_s": figures["texts_per_s"]}
         logits[precision] = np.concatenate([outputs[name] for name in sorted(outputs)])

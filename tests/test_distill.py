@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import benchmark
 
 from textdistill.config import CleanConfig, EncoderSpec, TrainConfig, TransferConfig
 from textdistill.distill import train_student, train_teacher
@@ -379,6 +380,22 @@ def _fine_tuned(encoder: Path, seed: int, out: Path) -> Path:
     save_classifier(*load_classifier(encoder, CLASSES, seed=seed), out)
     write_json(out / "model.json", {"kind": "finetune", "classes": CLASSES, "max_length": 12})
     return out
+
+
+def test_the_distill_benchmark_times_one_teachers_pass_in_fp32_and_bf16(
+    cache: dict[str, Path], tmp_path: Path
+) -> None:
+    """benchmarks/distill_bench.py's precision pair runs the teacher the stage runs, twice."""
+    pair = benchmark("distill_bench").precision_pair(
+        _fine_tuned(cache["encoder"], 0, tmp_path / "bert"),
+        teacher_texts(cache["transfer"], cache["prepared"]),
+        8,
+        torch.device("cpu"),
+        CLASSES,
+    )
+    assert pair["fp32"]["texts_per_s"] > 0 and pair["bf16"]["texts_per_s"] > 0
+    assert pair["bf16_max_abs_logit_difference"] > 0  # bf16 rounds the logits
+    assert 0.5 < pair["bf16_same_class"] <= 1.0
 
 
 def test_an_ensemble_teaches_with_its_members_mean_logits(
