@@ -263,10 +263,16 @@ def teacher_pass_rows(transfer: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def processor(measured_on: dict[str, Any]) -> str:
+    """What a benchmark ran on, "GPU" or "CPU", from its `machine` (whose `gpu` is "none" on a
+    CPU machine)."""
+    return "CPU" if measured_on.get("gpu", "none") == "none" else "GPU"
+
+
 def table(results: dict[str, Any]) -> str:
     pipeline, ft, distill = results["pipeline"], results["finetune"], results["distill"]
     engine = ft["runs"]["engine"]
-    device = "GPU" if "gpu" in ft["machine"] else "CPU"
+    device = processor(ft["machine"])
     rows = [
         (
             "quick `dvc repro`, wall time",

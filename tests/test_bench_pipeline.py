@@ -128,3 +128,10 @@ def test_the_gpu_table_has_a_row_per_batch_size_with_its_fraction_of_peak() -> N
     assert "20.0% of the bf16 peak; 1.50x the HF Trainer" in rows[0]
     assert "? of the bf16 peak" in rows[1]  # a GPU whose peak is not in the table
     assert run_all.gpu_slug("NVIDIA H200") == "nvidia_h200"
+
+
+def test_a_cpu_machine_is_not_named_a_gpu_one() -> None:
+    """Every `machine` has a `gpu` key ("none" on a CPU): its presence says nothing."""
+    assert run_all.processor({"cpu": "Intel Xeon", "gpu": "none"}) == "CPU"
+    assert run_all.processor({"cpu": "AMD EPYC"}) == "CPU"
+    assert run_all.processor({"cpu": "Intel Xeon", "gpu": "NVIDIA H200"}) == "GPU"
