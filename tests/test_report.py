@@ -239,7 +239,7 @@ def test_the_chart_labels_every_model() -> None:
 
 
 def test_each_variant_study_is_paired_with_the_main_one_by_seed() -> None:
-    from textdistill.report import _ablation_tables, ablations
+    from textdistill.report import _ablation_tables, ablations, queue_command
 
     pca = {"model": {"simpler_cnn": {"embedding_init": "teacher_pca"}}}
     main = [
@@ -254,7 +254,7 @@ def test_each_variant_study_is_paired_with_the_main_one_by_seed() -> None:
     runs = list(parse_exp_show(exp_show(*main, *random)))
     groups = studies(runs, "real")
     assert [len(g) for g in groups] == [3, 2]
-    (found,) = ablations(groups[0], groups[1:])
+    (found,) = ablations(groups[0], groups[1:], lambda study: queue_command("real", study, ["x=1"]))
     assert found.changes == (  # as `-S` writes them
         "students.model.simpler_cnn.embedding_init: teacher_pca -> (unset)",
         "students.model.simpler_cnn.freeze_embedding: (unset) -> true",
@@ -267,6 +267,9 @@ def test_each_variant_study_is_paired_with_the_main_one_by_seed() -> None:
     assert best.differences == pytest.approx((0.15, 0.16))
     table = "\n".join(_ablation_tables([found]))
     assert "`students.model.simpler_cnn.embedding_init: teacher_pca -> (unset)`" in table
+    # the variant's own command, with its seeds (0, 1), not the main study's (0, 1, 2)
+    assert f"```\n{queue_command('real', groups[1], ['x=1'])}\n```" in table
+    assert queue_command("real", groups[1], ["x=1"]).endswith(" -S 'x=1' -S seed=0,1")
     assert "| student/simpler_cnn-kd | student/simpler_cnn-none | 0, 1 | +15.50 |" in table
     best_line = next(line for line in table.splitlines() if "| +15.50 |" in line)
     assert best_line.endswith("| main better |")

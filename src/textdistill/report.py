@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -391,6 +391,7 @@ class Ablation:
     own: tuple[Paired, ...] = ()  # this study's distilled students against its plain ones
     models: tuple[ModelResult, ...] = ()  # every model of this study, over its seeds
     tasks: tuple[TaskResult, ...] = ()  # this study's multitask scores, over its seeds
+    queue: str = ""  # the `dvc exp run --queue` line that reruns this study
 
 
 def study_keys(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -400,11 +401,15 @@ def study_keys(params: Mapping[str, Any]) -> dict[str, Any]:
     return flatten(json.loads(_without_seeds(params)), keep_empty=True)
 
 
-def ablations(main: Sequence[Run], others: Sequence[Sequence[Run]]) -> list[Ablation]:
+def ablations(
+    main: Sequence[Run],
+    others: Sequence[Sequence[Run]],
+    queue: Callable[[Sequence[Run]], str] | None = None,
+) -> list[Ablation]:
     """Each other study against `main`: which params differ, and for every student model both
     have, main minus it over their common seeds; for each architecture also main's best model
     (by mean accuracy) against the other study's plain student (e.g. against the source's
-    recipe: random embeddings, labelled rows, plain CE)."""
+    recipe: random embeddings, labelled rows, plain CE). `queue` gives a study's command."""
     base = study_keys(main[0].params)
     main_results = [r for r in model_results(main) if r.branch == "student"]
     found = []
@@ -428,7 +433,8 @@ def ablations(main: Sequence[Run], others: Sequence[Sequence[Run]]) -> list[Abla
         own = tuple(paired_differences(list(theirs.values())))
         paired = tuple(p for p in pairs if p.seeds)
         tasks = tuple(multitask_results(runs))
-        found.append(Ablation(changes, paired, own, tuple(models), tasks))
+        command = queue(runs) if queue else ""
+        found.append(Ablation(changes, paired, own, tuple(models), tasks, command))
     return found
 
 
@@ -453,6 +459,8 @@ def _ablation_tables(found: Sequence[Ablation]) -> list[str]:
     ]
     for ablation in found:
         lines += ["", "Variant: " + "; ".join(f"`{c}`" for c in ablation.changes)]
+        if ablation.queue:
+            lines += ["", "```", ablation.queue, "```"]
         if ablation.pairs:
             lines += ["", *_paired_table(ablation.pairs, False, ("main better", "variant better"))]
         if ablation.own:
@@ -489,7 +497,6 @@ def render(
     """The markdown report of one study (the runs of one profile and config, over seeds);
     `overrides` are the study's params changes from the profile as configured."""
     seeds = sorted({run.seed for run in runs})
-    extra = "".join(f" -S '{override}'" for override in overrides)
     lines = [
         f"# Results: the `{profile}` profile over seeds {', '.join(map(str, seeds))}",
         "",
@@ -498,8 +505,7 @@ def render(
         "",
         "```",
         f"git checkout {runs[0].baseline[:7]}    # the experiments' commit",
-        f"dvc exp run --queue -S profile={profile}{extra} "
-        f"-S {runs[0].seed_key}={','.join(map(str, seeds))}",
+        queue_command(profile, runs, overrides),
         "dvc queue start -j 1       # then wait: dvc queue status",
         f"textdistill report --profile {profile}",
         "```",
@@ -539,6 +545,14 @@ def render(
         ]
         lines += [f"![accuracy against {name}]({name})" for name in charts]
     return "\n".join(lines) + "\n"
+
+
+def queue_command(profile: str, runs: Sequence[Run], overrides: Sequence[str]) -> str:
+    """The `dvc exp run --queue` line that queues a study again: its profile, its params
+    changes from the profile as configured, and its seeds."""
+    seeds = ",".join(map(str, sorted({run.seed for run in runs})))
+    extra = "".join(f" -S '{override}'" for override in overrides)
+    return f"dvc exp run --queue -S profile={profile}{extra} -S {runs[0].seed_key}={seeds}"
 
 
 def _experiments_table(runs: Sequence[Run]) -> list[str]:
@@ -766,8 +780,14 @@ def write_report(
     configured = configured_params(profile, repo)
     main, variants = main_study(groups, configured)
     runs = list(main)  # every run: a seed run twice counts its newest run of each model
-    at_commit = configured_params(profile, repo, runs[0].baseline)
-    overrides = hydra_overrides(runs[0].params, at_commit) if at_commit else []
+
+    def overrides(study: Sequence[Run]) -> list[str]:  # against its own commit's conf
+        at_commit = configured_params(profile, repo, study[0].baseline)
+        return hydra_overrides(study[0].params, at_commit) if at_commit else []
+
+    def queue(study: Sequence[Run]) -> str:
+        return queue_command(profile, study, overrides(study))
+
     results = model_results(runs)
     multitask = _multitask_table(multitask_results(runs))
     if not results and not multitask:
@@ -779,9 +799,9 @@ def write_report(
         charts.append(chart.name)
     sources = source_figures(results, runs[0].params)
     pairs = paired_differences(results)
-    report = render(profile, runs, results, pairs, sources, charts, overrides)
+    report = render(profile, runs, results, pairs, sources, charts, overrides(runs))
     report += "\n".join(["", *multitask, ""]) if multitask else ""
-    tables = _ablation_tables(ablations(runs, variants))
+    tables = _ablation_tables(ablations(runs, variants, queue))
     write_text(out, report + ("\n" + "\n".join(tables) + "\n" if tables else ""))
     return results
 
