@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from textdistill.config import load_params
-from textdistill.data.prepare import class_warnings, prepare, report, write_prepared
+from textdistill.data.prepare import data_warnings, prepare, report, write_prepared
 from textdistill.errors import report_errors
 from textdistill.io import stage_outputs, write_json, write_text
 from textdistill.tracking import stage_run
@@ -35,7 +35,7 @@ def main(
     # tracking failure leaves the old outputs as they were.
     with stage_run(stage, stage_params) as run, stage_outputs(stage, targets) as staged:
         data = prepare(raw, config)
-        for warning in class_warnings(data):
+        for warning in data_warnings(data):
             click.echo(f"warning: {dataset}: {warning}", err=True)
         write_prepared(data, staged["data"])
         write_json(staged["metrics"], data.metrics())

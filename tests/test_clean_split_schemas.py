@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -179,3 +181,38 @@ def test_a_single_class_train_split_fails_and_a_missing_class_is_named() -> None
     assert class_warnings(data([0, 1, 2], [0, 1])) == ["class 'c' is absent from the test split"]
     with pytest.raises(DataError, match=r"single class \['b'\]"):
         class_warnings(data([1, 1], [0, 1]))
+
+
+def test_texts_seen_with_two_labels_are_counted_and_warned_about(tmp_path: Path) -> None:
+    """De-duplication keeps a text's first label; copies that disagree are counted and warned
+    about, in the metrics, the stage's output and the data report, instead of vanishing."""
+    from textdistill.config import DownloadConfig, PrepareConfig
+    from textdistill.data.clean import label_conflicts
+    from textdistill.data.prepare import LABEL_CONFLICTS, data_warnings, prepare, report
+    from textdistill.data.sources import download
+
+    frame = pd.DataFrame({"text": list("xxxyyz"), "label": [0, 1, 0, 1, 1, 0]})
+    assert label_conflicts(frame) == 1  # x: 0 and 1; y twice with one label is no conflict
+    pairs = pd.DataFrame({"text": list("aaa"), "text_pair": list("bbc"), "label": [0, 1, 1]})
+    assert label_conflicts(pairs, ["text", "text_pair"]) == 1  # (a, b) only
+
+    rows = [(f"news story number {i}", "sport" if i % 2 else "tech") for i in range(40)]
+    rows += [("news story number 3", "tech"), ("news story number 4", "tech")]  # 3 disagrees
+    table = tmp_path / "news.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(table, index=False)
+    config = DownloadConfig(
+        format="table",
+        classes=["sport", "tech"],
+        source="files",
+        files={"train": str(table)},
+        columns={"text": "text", "label": "label"},
+    )
+    download(config, tmp_path / "raw")
+    splits = SplitConfig(train="all", val=8, test=8, test_from="train")
+    data = prepare(tmp_path / "raw", PrepareConfig(splits=splits))
+    assert data.counts["dropped_duplicate"] == 2 and data.counts[LABEL_CONFLICTS] == 1
+    assert data.metrics()["rows"][LABEL_CONFLICTS] == 1
+    (warning,) = data_warnings(data)
+    assert warning.startswith("1 text(s) occur more than once with different labels")
+    text = report("news", data, r"[^\w\s]")
+    assert f"| {LABEL_CONFLICTS} | 1 |" in text and f"- {warning}" in text

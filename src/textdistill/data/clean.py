@@ -103,6 +103,13 @@ def drop_empty(frame: pd.DataFrame, columns: Sequence[str] = TEXT) -> tuple[pd.D
     return frame[keep], int((~keep).sum())
 
 
+def label_conflicts(frame: pd.DataFrame, columns: Sequence[str] = TEXT) -> int:
+    """How many distinct cleaned texts (of a pair: (text, text_pair)) occur with more than one
+    label (or regression target): `drop_duplicates` keeps the first, so the others are lost."""
+    labels = frame.groupby(list(columns), sort=False)["label"].nunique()
+    return int((labels > 1).sum())
+
+
 def drop_duplicates(frame: pd.DataFrame, columns: Sequence[str] = TEXT) -> tuple[pd.DataFrame, int]:
     """Keep the first occurrence of each cleaned text (of a pair: of each (text, text_pair));
     one with two labels keeps the first."""

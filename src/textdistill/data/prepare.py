@@ -24,6 +24,7 @@ from textdistill.data.clean import (
     drop_duplicates,
     drop_empty,
     drop_seen,
+    label_conflicts,
 )
 from textdistill.data.report import data_metrics, render_report, row_counts
 from textdistill.data.schemas import Task, validate_prepared
@@ -34,6 +35,8 @@ from textdistill.io import atomic_dir, read_json, write_json
 
 CLASSES_FILE = "classes.json"
 TASK_FILE = "task.json"
+# Texts that occur more than once with different labels (a count in the metrics and rows).
+LABEL_CONFLICTS = "duplicate_label_conflicts"
 
 
 @dataclass
@@ -88,9 +91,10 @@ def prepare(raw_dir: Path, config: PrepareConfig) -> PreparedData:
     if dropped_raw:
         counts["dropped_lines"] = dropped_raw
     pools, cleaning = clean_pools(pools, texts, config.clean)
-    dropped = {"dropped_empty": 0, "dropped_duplicate": 0, "dropped_in_test": 0}
+    dropped = {"dropped_empty": 0, "dropped_duplicate": 0, LABEL_CONFLICTS: 0, "dropped_in_test": 0}
     for part, pool in pools.items():
         pool, empty = drop_empty(pool, texts)
+        dropped[LABEL_CONFLICTS] += label_conflicts(pool, texts)
         pool, duplicates = drop_duplicates(pool, texts)
         pools[part] = pool
         dropped["dropped_empty"] += empty
@@ -161,10 +165,23 @@ def write_prepared(data: PreparedData, out_dir: Path) -> None:
             write_json(tmp / TASK_FILE, data.task.to_json())
 
 
-def report(dataset: str, data: PreparedData, pattern: str) -> str:
-    """The data report, ending with the class warnings the stage printed (they scroll away)."""
-    text = render_report(dataset, data.metrics(), data.cleaning, pattern, data.task.pair)
+def data_warnings(data: PreparedData) -> list[str]:
+    """What the stage warns about: classes a split lacks, and duplicated texts whose copies
+    disagree on the label (the first copy's label was kept, silently otherwise)."""
     warnings = class_warnings(data)
+    conflicts = data.counts.get(LABEL_CONFLICTS, 0)
+    if conflicts:
+        warnings.append(
+            f"{conflicts:,} text(s) occur more than once with different labels; the first "
+            "occurrence's label was kept (check the label column, or clean the file)"
+        )
+    return warnings
+
+
+def report(dataset: str, data: PreparedData, pattern: str) -> str:
+    """The data report, ending with the warnings the stage printed (they scroll away)."""
+    text = render_report(dataset, data.metrics(), data.cleaning, pattern, data.task.pair)
+    warnings = data_warnings(data)
     if warnings:
         text += "\n## Warnings\n\n" + "".join(f"- {warning}\n" for warning in warnings)
     return text
