@@ -73,6 +73,10 @@ def test_regression_and_pair_params_are_read() -> None:
     [
         ({"task": "regression", "target_range": [0, 5], "classes": ["a", "b"]}, "takes no classes"),
         ({"task": "regression"}, "needs target_range: [low, high]"),
+        (
+            {"task": "regression", "target_range": [0, 5], "columns": {"labels": "ids"}},
+            "says how class labels are written, and task: regression reads a number",
+        ),
         ({"task": "regression", "target_range": [5, 0]}, "low < high"),
         ({"task": "regression", "target_range": [0, 1, 2]}, "needs target_range: [low, high]"),
         ({"task": "regression", "target_range": [0, float("inf")]}, "finite number"),

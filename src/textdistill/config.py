@@ -313,6 +313,11 @@ class DownloadConfig(Section):
                 "task: regression reads a number from the label column and takes no classes; "
                 f"remove classes {self.classes} (or set task: classification)"
             )
+        if self.columns is not None and "labels" in self.columns.model_fields_set:
+            raise ValueError(
+                f"columns.labels ({self.columns.labels}) says how class labels are written, and "
+                "task: regression reads a number; remove it (or set task: classification)"
+            )
         if self.target_range is None or len(self.target_range) != 2:
             raise ValueError(
                 "task: regression needs target_range: [low, high], the values the target may "
