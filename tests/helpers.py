@@ -223,3 +223,14 @@ def tiny_bert_config(vocab_size: int, hidden_size: int = 32, **overrides: Any) -
         "max_position_embeddings": 64,
     }
     return BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, **(settings | overrides))
+
+
+def saved_classifier(encoder: Path, classes: list[str], seed: int, out: Path) -> Path:
+    """A classifier over `encoder` with a head drawn under `seed`, saved as the finetune stage
+    saves one (weights, tokenizer, model.json)."""
+    from textdistill.io import write_json
+    from textdistill.models.classifier import load_classifier, save_classifier
+
+    save_classifier(*load_classifier(encoder, classes, seed=seed), out)
+    write_json(out / "model.json", {"kind": "finetune", "classes": classes, "max_length": 12})
+    return out

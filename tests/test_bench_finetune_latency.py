@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import benchmark
+from helpers import benchmark, saved_classifier
 
 from textdistill.config import EncoderSpec
 from textdistill.io import write_json
-from textdistill.models.classifier import load_classifier, save_classifier
 from textdistill.models.pretrained import materialize_named
 
 CLASSES = ["sports", "tech"]
@@ -44,13 +43,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         frame(32 if name == "train" else 12, seed).to_parquet(prepared / f"{name}.parquet")
     write_json(prepared / "classes.json", CLASSES)
     return {"encoder": root / "encoder", "prepared": prepared}
-
-
-def _saved_classifier(encoder: Path, seed: int, out: Path) -> Path:
-    """A classifier over `encoder`, saved as the finetune stage saves one."""
-    save_classifier(*load_classifier(encoder, CLASSES, seed=seed), out)
-    write_json(out / "model.json", {"kind": "finetune", "classes": CLASSES, "max_length": 12})
-    return out
 
 
 def test_the_finetune_benchmark_trains_the_engine_and_the_trainer_on_the_same_examples(
@@ -110,8 +102,8 @@ def test_the_latency_benchmark_times_each_student_against_the_teacher(
     tiny: dict[str, Path], tmp_path: Path
 ) -> None:
     bench = benchmark("latency_bench")
-    teacher = _saved_classifier(tiny["encoder"], 0, tmp_path / "teacher")
-    student = _saved_classifier(tiny["encoder"], 1, tmp_path / "student")
+    teacher = saved_classifier(tiny["encoder"], CLASSES, 0, tmp_path / "teacher")
+    student = saved_classifier(tiny["encoder"], CLASSES, 1, tmp_path / "student")
     texts = frame(6, 3)["text"].tolist()
     figures = bench.measure(teacher, [student], texts, rounds=2)
     assert figures["teacher"]["model"] == str(teacher) and figures["teacher"]["latency_ms"] > 0

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import benchmark
+from helpers import benchmark, saved_classifier
 
 from textdistill.config import CleanConfig, EncoderSpec, TrainConfig, TransferConfig
 from textdistill.distill import train_student, train_teacher
@@ -373,13 +373,7 @@ def test_a_fine_tuned_encoder_teaches_through_the_same_path(
 
 
 def _fine_tuned(encoder: Path, seed: int, out: Path) -> Path:
-    """A classifier over `encoder` with a head drawn under `seed`, saved as the finetune stage
-    saves one (weights, tokenizer, model.json)."""
-    from textdistill.models.classifier import load_classifier, save_classifier
-
-    save_classifier(*load_classifier(encoder, CLASSES, seed=seed), out)
-    write_json(out / "model.json", {"kind": "finetune", "classes": CLASSES, "max_length": 12})
-    return out
+    return saved_classifier(encoder, CLASSES, seed, out)
 
 
 def test_the_distill_benchmark_times_one_teachers_pass_in_fp32_and_bf16(
